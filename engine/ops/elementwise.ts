@@ -1,0 +1,184 @@
+// add / sub / mul with NumPy broadcasting, scale (x*alpha+beta), and the sums
+// that undo broadcasting in the backward pass (also the `sum`/`mean` ops).
+import { Tensor, record, shapeStr, type Shape } from '../tensor.js';
+import { kernel, dispatch, grid1d } from '../kernel.js';
+import { clone } from './fill.js';
+
+const MAX_RANK = 8;
+// `expand` ignores b: it broadcasts a to the output shape.
+const OPS = { add: 0, sub: 1, mul: 2, expand: 3 } as const;
+type BinaryOp = keyof typeof OPS;
+
+function stridesOf(shape: Shape): number[] {
+  const s = new Array(shape.length).fill(1);
+  for (let d = shape.length - 2; d >= 0; d--) s[d] = s[d + 1] * shape[d + 1];
+  return s;
+}
+
+function pad8(v: number[]): number[] {
+  return [...v, ...new Array(MAX_RANK - v.length).fill(0)];
+}
+
+export function broadcastShape(op: string, a: Shape, b: Shape): number[] {
+  const rank = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) throw new Error(`${op}: shapes ${shapeStr(a)} and ${shapeStr(b)} do not broadcast`);
+    out.push(da === 1 ? db : da);
+  }
+  if (rank > MAX_RANK) throw new Error(`${op}: rank ${rank} is over the supported ${MAX_RANK}`);
+  return out;
+}
+
+/** Strides of `shape` read as `outShape` (0 where broadcast). */
+function broadcastStrides(shape: Shape, outShape: Shape): number[] {
+  const s = stridesOf(shape);
+  const off = outShape.length - shape.length;
+  return outShape.map((d, i) => (i < off || shape[i - off] === 1 ? 0 : s[i - off]));
+}
+
+const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+function binary(op: BinaryOp, a: Tensor, b: Tensor, shape = broadcastShape(op, a.shape, b.shape)): Tensor {
+  const y = Tensor.empty(shape);
+  if (y.size === 0) return y;
+  const k = (entry: string) => kernel('binary.wgsl', entry, { OP: OPS[op] });
+  const base = { a, b, y, n: y.size, rank: shape.length, out_shape: pad8(shape), a_strides: pad8([]), b_strides: pad8([]) };
+  const grid = grid1d(y.size, 256);
+  if (sameShape(a.shape, shape) && sameShape(b.shape, shape)) {
+    dispatch(k('same_shape'), base, grid);
+  } else if (sameShape(a.shape, shape) && b.size === shape[shape.length - 1] && b.shape[b.shape.length - 1] === b.size) {
+    dispatch(k('per_channel'), base, grid);
+  } else {
+    dispatch(k('broadcast'), { ...base, a_strides: pad8(broadcastStrides(a.shape, shape)), b_strides: pad8(broadcastStrides(b.shape, shape)) }, grid);
+  }
+  return y;
+}
+
+export function add(a: Tensor, b: Tensor): Tensor {
+  return record(binary('add', a, b), 'add', [a, b], (g) => [sumTo(g, a.shape), sumTo(g, b.shape)]);
+}
+
+export function sub(a: Tensor, b: Tensor): Tensor {
+  return record(binary('sub', a, b), 'sub', [a, b], (g) => [sumTo(g, a.shape), b.requiresGrad ? scale(sumTo(g, b.shape), -1) : null]);
+}
+
+export function mul(a: Tensor, b: Tensor): Tensor {
+  return record(binary('mul', a, b), 'mul', [a, b], (g) => [
+    a.requiresGrad ? sumTo(binary('mul', g, b), a.shape) : null,
+    b.requiresGrad ? sumTo(binary('mul', g, a), b.shape) : null,
+  ]);
+}
+
+/** y = x * alpha + beta */
+export function scale(x: Tensor, alpha: number, beta = 0): Tensor {
+  const y = Tensor.empty(x.shape);
+  if (y.size > 0) dispatch(kernel('scale.wgsl'), { x, y, n: x.size, alpha, beta }, grid1d(x.size, 256));
+  return record(y, 'scale', [x], (g) => [scale(g, alpha)]);
+}
+
+// ---- reductions ------------------------------------------------------------
+
+/** Sums x viewed as [rows, cols] over its rows: column sums, [cols]. */
+export function columnSum(x: Tensor, rows: number, cols: number): Tensor {
+  let cur = x;
+  let r = rows;
+  for (;;) {
+    // Enough parallel chunks to keep every lane busy, each summing >= 16 rows.
+    const chunks = Math.max(1, Math.min(Math.ceil(r / 16), Math.ceil(16384 / cols)));
+    const perChunk = Math.ceil(r / chunks);
+    const realChunks = Math.ceil(r / perChunk);
+    const out = Tensor.empty(realChunks === 1 ? [cols] : [realChunks, cols]);
+    dispatch(kernel('reduce.wgsl', 'column_sum'), { x: cur, partial: out, rows: r, cols, rows_per_chunk: perChunk, chunks: realChunks }, grid1d(cols * realChunks, 256));
+    if (cur !== x) cur.dispose();
+    cur = out;
+    r = realChunks;
+    if (r === 1) return cur;
+  }
+}
+
+/** Sums g (of a broadcast shape) back down to `shape`. Returns g itself when no sum is needed. */
+export function sumTo(g: Tensor, shape: Shape): Tensor {
+  if (sameShape(g.shape, shape)) return g;
+  const rank = g.shape.length;
+  const aligned = [...new Array(rank - shape.length).fill(1), ...shape];
+  const reduced = g.shape.map((d, i) => aligned[i] === 1 && d > 1);
+  return axesSum(g, reduced, shape);
+}
+
+function axesSum(x: Tensor, reduced: boolean[], outShape: Shape): Tensor {
+  const n = x.shape.length;
+  const outSize = x.shape.reduce((a, d, i) => (reduced[i] ? a : a * d), 1);
+  if (outSize === x.size) {
+    // Only size-1 axes "reduced": a reshape.
+    return clone(x, outShape);
+  }
+  // Leading axes reduced, trailing kept: a column sum, the common case
+  // (bias and batchnorm gradients, per-channel broadcasts, full sums).
+  const firstKept = reduced.findIndex((r) => !r);
+  const leadingOnly = firstKept === -1 || reduced.slice(firstKept).every((r, i) => !r || x.shape[firstKept + i] === 1);
+  if (leadingOnly) {
+    const s = columnSum(x, x.size / outSize, outSize);
+    if (sameShape(s.shape, outShape)) return s;
+    const y = clone(s, outShape);
+    s.dispose();
+    return y;
+  }
+  const strides = stridesOf(x.shape);
+  const y = Tensor.empty(outShape);
+  dispatch(
+    kernel('reduce.wgsl', 'axes_sum'),
+    {
+      src: x,
+      dst: y,
+      n_out: outSize,
+      n_red: x.size / outSize,
+      rank: n,
+      in_strides: pad8(strides),
+      kept_shape: pad8(x.shape.map((d, i) => (reduced[i] ? 1 : d))),
+      red_shape: pad8(x.shape.map((d, i) => (reduced[i] ? d : 1))),
+    },
+    grid1d(outSize, 64),
+  );
+  return y;
+}
+
+function normaliseAxes(op: string, x: Tensor, axes?: number | number[]): boolean[] {
+  const n = x.shape.length;
+  if (axes === undefined) return x.shape.map(() => true);
+  const list = typeof axes === 'number' ? [axes] : axes;
+  const red = x.shape.map(() => false);
+  for (const a of list) {
+    const d = a < 0 ? a + n : a;
+    if (d < 0 || d >= n) throw new Error(`${op}: axis ${a} out of range for ${shapeStr(x.shape)}`);
+    red[d] = true;
+  }
+  return red;
+}
+
+/** Sum over `axes` (all by default). keepDims leaves size-1 axes in place. */
+export function sum(x: Tensor, axes?: number | number[], keepDims = false): Tensor {
+  const red = normaliseAxes('sum', x, axes);
+  const kept = x.shape.map((d, i) => (red[i] ? 1 : d));
+  const outShape = keepDims ? kept : x.shape.filter((_, i) => !red[i]);
+  const y = axesSum(x, red, outShape);
+  return record(y, 'sum', [x], (g) => [expandTo(g, kept, x.shape)]);
+}
+
+export function mean(x: Tensor, axes?: number | number[], keepDims = false): Tensor {
+  const red = normaliseAxes('mean', x, axes);
+  const count = x.shape.reduce((a, d, i) => (red[i] ? a * d : a), 1);
+  const s = sum(x, axes, keepDims);
+  const m = scale(s, 1 / count);
+  // Without a graph nothing else holds s; with one, s stays alive for backward.
+  if (!m.node) s.dispose();
+  return m;
+}
+
+/** Broadcasts g (with size-1 axes as in `kept`) up to `shape`. */
+function expandTo(g: Tensor, kept: Shape, shape: Shape): Tensor {
+  const gk = g.reshapeView(kept);
+  return binary('expand', gk, gk, [...shape]);
+}
