@@ -1,0 +1,148 @@
+// Crops of boxes from NHWC images, resized: [K, out_h, out_w, C].
+//
+// One thread per output pixel, channels in groups of four (see resize.wgsl).
+//!include common.wgsl
+
+struct Params {
+  pixels: u32,        // output pixels, K * out_h * out_w
+  images: u32,
+  in_h: u32,
+  in_w: u32,
+  channels: u32,
+  out_h: u32,
+  out_w: u32,
+  zero_outside: u32,  // 1: pixels outside the image read 0; 0: clip (area) / clamp (bilinear)
+}
+@group(0) @binding(0) var<uniform> u: Params;
+@group(0) @binding(1) var<storage, read> img: array<f32>;
+@group(0) @binding(2) var<storage, read> boxes: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> box_image: array<i32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+struct Cell { k: u32, y: u32, x: u32, }
+
+fn cell_of(p: u32) -> Cell {
+  let row = p / u.out_w;
+  let k = row / u.out_h;
+  return Cell(k, row - k * u.out_h, p - row * u.out_w);
+}
+
+// Up to four channels from pixel (y, x) of image b; 0 outside the image.
+fn load4(b: u32, y: i32, x: i32, c: u32, count: u32) -> vec4<f32> {
+  if (y < 0 || x < 0 || y >= i32(u.in_h) || x >= i32(u.in_w)) { return vec4<f32>(0.0); }
+  let at = ((b * u.in_h + u32(y)) * u.in_w + u32(x)) * u.channels + c;
+  var v = vec4<f32>(img[at], 0.0, 0.0, 0.0);
+  if (count > 1u) { v.y = img[at + 1u]; }
+  if (count > 2u) { v.z = img[at + 2u]; }
+  if (count > 3u) { v.w = img[at + 3u]; }
+  return v;
+}
+
+fn store4(at: u32, count: u32, v: vec4<f32>) {
+  out[at] = v.x;
+  if (count > 1u) { out[at + 1u] = v.y; }
+  if (count > 2u) { out[at + 2u] = v.z; }
+  if (count > 3u) { out[at + 3u] = v.w; }
+}
+
+fn store_zeros(p: u32) {
+  for (var c = 0u; c < u.channels; c++) { out[p * u.channels + c] = 0.0; }
+}
+
+// facenet-pytorch's R-Net/O-Net input: the box is truncated to ints read as
+// 1-based inclusive pixels (rows trunc(y1)-1 .. trunc(y2)-1), clipped to the
+// image unless zero_outside, then area-resized (adaptive_avg_pool2d over the
+// crop, see resize.wgsl). An empty crop gives zeros.
+fn area_crop(p: u32, b: i32) {
+  let cell = cell_of(p);
+  let box = boxes[cell.k];
+  var x0 = i32(trunc(box.x)) - 1;
+  var y0 = i32(trunc(box.y)) - 1;
+  var x1 = i32(trunc(box.z));
+  var y1 = i32(trunc(box.w));
+  if (u.zero_outside == 0u) {
+    x0 = max(x0, 0);
+    y0 = max(y0, 0);
+    x1 = min(x1, i32(u.in_w));
+    y1 = min(y1, i32(u.in_h));
+  }
+  if (b < 0 || b >= i32(u.images) || y1 <= y0 || x1 <= x0) {
+    store_zeros(p);
+    return;
+  }
+  let crop_h = u32(y1 - y0);
+  let crop_w = u32(x1 - x0);
+  let wy0 = (cell.y * crop_h) / u.out_h;
+  let wy1 = ((cell.y + 1u) * crop_h + u.out_h - 1u) / u.out_h;
+  let wx0 = (cell.x * crop_w) / u.out_w;
+  let wx1 = ((cell.x + 1u) * crop_w + u.out_w - 1u) / u.out_w;
+  let rows = f32(wy1 - wy0);
+  let cols = f32(wx1 - wx0);
+  for (var c = 0u; c < u.channels; c += 4u) {
+    let count = min(4u, u.channels - c);
+    var sum = vec4<f32>(0.0);
+    for (var yy = wy0; yy < wy1; yy++) {
+      for (var xx = wx0; xx < wx1; xx++) { sum += load4(u32(b), y0 + i32(yy), x0 + i32(xx), c, count); }
+    }
+    store4(p * u.channels + c, count, sum / rows / cols);
+  }
+}
+
+// A continuous box in pixel-edge coordinates (pixel x spans [x, x+1)): the
+// output cell centres are spread evenly over it and sampled bilinearly. Taps
+// outside the image read 0, or the nearest edge pixel when clamping.
+fn bilinear_crop(p: u32, b: i32) {
+  let cell = cell_of(p);
+  if (b < 0 || b >= i32(u.images)) {
+    store_zeros(p);
+    return;
+  }
+  let box = boxes[cell.k];
+  let sy = box.y + (f32(cell.y) + 0.5) * (box.w - box.y) / f32(u.out_h) - 0.5;
+  let sx = box.x + (f32(cell.x) + 0.5) * (box.z - box.x) / f32(u.out_w) - 0.5;
+  let fy = floor(sy);
+  let fx = floor(sx);
+  let ly = sy - fy;
+  let lx = sx - fx;
+  var y0 = i32(fy);
+  var x0 = i32(fx);
+  var y1 = y0 + 1;
+  var x1 = x0 + 1;
+  if (u.zero_outside == 0u) {
+    y0 = clamp(y0, 0, i32(u.in_h) - 1);
+    y1 = clamp(y1, 0, i32(u.in_h) - 1);
+    x0 = clamp(x0, 0, i32(u.in_w) - 1);
+    x1 = clamp(x1, 0, i32(u.in_w) - 1);
+  }
+  let bb = u32(b);
+  for (var c = 0u; c < u.channels; c += 4u) {
+    let count = min(4u, u.channels - c);
+    let t = (1.0 - lx) * load4(bb, y0, x0, c, count) + lx * load4(bb, y0, x1, c, count);
+    let d = (1.0 - lx) * load4(bb, y1, x0, c, count) + lx * load4(bb, y1, x1, c, count);
+    store4(p * u.channels + c, count, (1.0 - ly) * t + ly * d);
+  }
+}
+
+@compute @workgroup_size(64)
+fn area(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let p = linear_index(gid, nwg, 64u);
+  if (p < u.pixels) { area_crop(p, 0); }
+}
+
+@compute @workgroup_size(64)
+fn area_indexed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let p = linear_index(gid, nwg, 64u);
+  if (p < u.pixels) { area_crop(p, box_image[cell_of(p).k]); }
+}
+
+@compute @workgroup_size(64)
+fn bilinear(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let p = linear_index(gid, nwg, 64u);
+  if (p < u.pixels) { bilinear_crop(p, 0); }
+}
+
+@compute @workgroup_size(64)
+fn bilinear_indexed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let p = linear_index(gid, nwg, 64u);
+  if (p < u.pixels) { bilinear_crop(p, box_image[cell_of(p).k]); }
+}
