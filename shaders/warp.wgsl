@@ -1,0 +1,107 @@
+// Affine warp of NHWC images with an inverse map, bilinear: [K, out_h, out_w, C].
+//
+// OpenCV's warpAffine(..., WARP_INVERSE_MAP | INTER_LINEAR) convention: pixel
+// (row i, column j) sits at the integer point (x = j, y = i), so output pixel
+// (i, j) reads the source at
+//   sx = m[0] * j + m[1] * i + m[2],  sy = m[3] * j + m[4] * i + m[5]
+// and blends the four pixels around (sx, sy). No half-pixel offsets anywhere.
+// Unlike OpenCV, the position is not quantised to 1/32 pixel (INTER_BITS).
+//
+// One thread per output pixel, channels in groups of four (see crop.wgsl).
+//!include common.wgsl
+
+struct Params {
+  pixels: u32,            // output pixels, K * out_h * out_w
+  images: u32,
+  in_h: u32,
+  in_w: u32,
+  channels: u32,
+  out_h: u32,
+  out_w: u32,
+  replicate_border: u32,  // 1: taps outside the image read the nearest edge pixel; 0: they read 0
+}
+@group(0) @binding(0) var<uniform> u: Params;
+@group(0) @binding(1) var<storage, read> img: array<f32>;
+@group(0) @binding(2) var<storage, read> matrices: array<f32>;   // [K, 6], row-major 2x3
+@group(0) @binding(3) var<storage, read> image_index: array<i32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+struct Cell { k: u32, y: u32, x: u32, }
+
+fn cell_of(p: u32) -> Cell {
+  let row = p / u.out_w;
+  let k = row / u.out_h;
+  return Cell(k, row - k * u.out_h, p - row * u.out_w);
+}
+
+// Up to four channels from pixel (y, x) of image b; 0 outside the image.
+fn load4(b: u32, y: i32, x: i32, c: u32, count: u32) -> vec4<f32> {
+  if (y < 0 || x < 0 || y >= i32(u.in_h) || x >= i32(u.in_w)) { return vec4<f32>(0.0); }
+  let at = ((b * u.in_h + u32(y)) * u.in_w + u32(x)) * u.channels + c;
+  var v = vec4<f32>(img[at], 0.0, 0.0, 0.0);
+  if (count > 1u) { v.y = img[at + 1u]; }
+  if (count > 2u) { v.z = img[at + 2u]; }
+  if (count > 3u) { v.w = img[at + 3u]; }
+  return v;
+}
+
+fn store4(at: u32, count: u32, v: vec4<f32>) {
+  out[at] = v.x;
+  if (count > 1u) { out[at + 1u] = v.y; }
+  if (count > 2u) { out[at + 2u] = v.z; }
+  if (count > 3u) { out[at + 3u] = v.w; }
+}
+
+fn store_zeros(p: u32) {
+  for (var c = 0u; c < u.channels; c++) { out[p * u.channels + c] = 0.0; }
+}
+
+fn warp_pixel(p: u32, b: i32) {
+  let cell = cell_of(p);
+  if (b < 0 || b >= i32(u.images)) {
+    store_zeros(p);
+    return;
+  }
+  let m = cell.k * 6u;
+  let ox = f32(cell.x);
+  let oy = f32(cell.y);
+  let sx = matrices[m] * ox + matrices[m + 1u] * oy + matrices[m + 2u];
+  let sy = matrices[m + 3u] * ox + matrices[m + 4u] * oy + matrices[m + 5u];
+  // Far outside the image every tap is a border tap (all 0, or all the same
+  // edge pixel), so clamping the position there changes nothing and keeps the
+  // i32 conversions below in range.
+  let limit = f32(max(u.in_h, u.in_w)) + 2.0;
+  let fx = floor(clamp(sx, -limit, limit));
+  let fy = floor(clamp(sy, -limit, limit));
+  let lx = clamp(sx, -limit, limit) - fx;
+  let ly = clamp(sy, -limit, limit) - fy;
+  var x0 = i32(fx);
+  var y0 = i32(fy);
+  var x1 = x0 + 1;
+  var y1 = y0 + 1;
+  if (u.replicate_border == 1u) {
+    x0 = clamp(x0, 0, i32(u.in_w) - 1);
+    x1 = clamp(x1, 0, i32(u.in_w) - 1);
+    y0 = clamp(y0, 0, i32(u.in_h) - 1);
+    y1 = clamp(y1, 0, i32(u.in_h) - 1);
+  }
+  let bb = u32(b);
+  for (var c = 0u; c < u.channels; c += 4u) {
+    let count = min(4u, u.channels - c);
+    let top = (1.0 - lx) * load4(bb, y0, x0, c, count) + lx * load4(bb, y0, x1, c, count);
+    let bottom = (1.0 - lx) * load4(bb, y1, x0, c, count) + lx * load4(bb, y1, x1, c, count);
+    store4(p * u.channels + c, count, (1.0 - ly) * top + ly * bottom);
+  }
+}
+
+@compute @workgroup_size(64)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let p = linear_index(gid, nwg, 64u);
+  if (p < u.pixels) { warp_pixel(p, 0); }
+}
+
+@compute @workgroup_size(64)
+fn forward_indexed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let p = linear_index(gid, nwg, 64u);
+  if (p < u.pixels) { warp_pixel(p, image_index[cell_of(p).k]); }
+}
