@@ -1,0 +1,407 @@
+// 2-D convolutions of NHWC images: conv2d (with groups) and depthwiseConv2d,
+// forward and backward.
+//
+// Kernels:
+//   shaders/conv2d_subgroup.wgsl  the fast variant: implicit GEMM, a lane group
+//                                 of 8 computes 16 pixels x 32 channels with
+//                                 subgroup shuffles. Needs subgroups.
+//   shaders/conv2d.wgsl           the plain variant, one output per thread, and
+//                                 the weight packing of the fast one.
+//   shaders/depthwise_*.wgsl      depthwise, vec4 over channels when C % 4 == 0.
+// The backward passes are gathers (no atomics): the input gradient visits, for
+// each input pixel, the outputs it fed; the weight gradient sums over pixels in
+// chunks that a column sum then adds up.
+import { Tensor, record, shapeStr, isGradEnabled, type Shape } from '../tensor.js';
+import { kernel, dispatch, grid1d } from '../kernel.js';
+import { runtime } from '../runtime.js';
+import { columnSum } from './elementwise.js';
+import { clone, zeros } from './fill.js';
+// The same stride/padding pairs as pooling and the same fused activations as batchnorm.
+import type { Pair } from './pool.js';
+import type { FusedActivation } from './batchnorm.js';
+
+/**
+ * 'auto' picks the fastest kernels the adapter allows. 'fast' demands the
+ * register-blocked ones (an error without subgroups; the weight gradient still
+ * falls back to plain when output channels per group are not a multiple of 4),
+ * 'plain' the one-output-per-thread ones. Tests and benchmarks force these.
+ */
+export type ConvVariant = 'auto' | 'fast' | 'plain';
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  /** Zero padding on both sides of each spatial axis. */
+  padding?: Pair;
+  /** Input and output channels split into this many independent groups. */
+  groups?: number;
+  /** Bias + activation in the conv kernel itself. Inference only: to train, call relu() after. */
+  activation?: FusedActivation;
+  variant?: ConvVariant;
+}
+
+export type DepthwiseConv2dOptions = Omit<Conv2dOptions, 'groups'>;
+
+const ACTIVATION_CODE: Record<FusedActivation, number> = { none: 0, relu: 1, relu6: 2 };
+const WG = 64; // workgroup size of conv2d.wgsl and depthwise_body.wgsl
+// The fast tile (conv2d_subgroup.wgsl): rows and columns per lane group.
+const TILE_ROWS = 16;
+const TILE_COLS = 32;
+// Outputs along x per thread of depthwise_body.wgsl's row kernels, and the
+// widest kernel they take (their tap rows are registers sized for 7).
+const DEPTHWISE_ROW_OUT = 4;
+const DEPTHWISE_MAX_KW = 7;
+
+/** Everything the kernels need to know about one convolution. */
+interface Geometry {
+  batch: number; inH: number; inW: number; inC: number;
+  outH: number; outW: number; outC: number;
+  kH: number; kW: number; strideY: number; strideX: number; padY: number; padX: number;
+  groups: number; cinG: number; coutG: number;
+}
+
+// ---- argument checks --------------------------------------------------------------
+
+function pair(op: string, name: string, v: Pair, min: number): [number, number] {
+  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  if (!p.every((d) => Number.isInteger(d) && d >= min)) {
+    throw new Error(`${op}: ${name} must be ${min === 0 ? 'non-negative' : 'positive'} integers, got ${JSON.stringify(v)}`);
+  }
+  return p;
+}
+
+function checkActivation(op: string, activation: FusedActivation, inputs: Tensor[]): void {
+  if (!(activation in ACTIVATION_CODE)) throw new Error(`${op}: unknown activation "${activation}"`);
+  if (activation !== 'none' && isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
+    throw new Error(`${op}: the fused ${activation} is inference-only; call ${activation}() on the output to train through it`);
+  }
+}
+
+/** Validates x, the dtypes and the options against a (kH x kW) kernel, and works out the output size. */
+function geometry(op: string, x: Tensor, w: Tensor, kH: number, kW: number, cinG: number, outC: number, groups: number, opts: DepthwiseConv2dOptions): Geometry {
+  if (x.rank !== 4) throw new Error(`${op}: input ${shapeStr(x.shape)} must be an NHWC image batch [N, H, W, C]`);
+  for (const [name, t] of [['input', x], ['weight', w]] as const) {
+    if (t.dtype !== 'f32') throw new Error(`${op}: ${name} ${shapeStr(t.shape)} is ${t.dtype}; convolutions need f32`);
+  }
+  const [batch, inH, inW, inC] = x.shape;
+  const [strideY, strideX] = pair(op, 'stride', opts.stride ?? 1, 1);
+  const [padY, padX] = pair(op, 'padding', opts.padding ?? 0, 0);
+  const paddedH = inH + 2 * padY;
+  const paddedW = inW + 2 * padX;
+  if (kH > paddedH || kW > paddedW) {
+    throw new Error(
+      `${op}: kernel ${kH}x${kW} (weight ${shapeStr(w.shape)}) is larger than the padded input ${paddedH}x${paddedW} (input ${shapeStr(x.shape)}, padding [${padY}, ${padX}])`,
+    );
+  }
+  return {
+    batch, inH, inW, inC,
+    outH: Math.floor((paddedH - kH) / strideY) + 1,
+    outW: Math.floor((paddedW - kW) / strideX) + 1,
+    outC, kH, kW, strideY, strideX, padY, padX,
+    groups, cinG, coutG: outC / groups,
+  };
+}
+
+function checkBias(op: string, bias: Tensor | null, channels: number, w: Tensor): void {
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== channels || bias.dtype !== 'f32')) {
+    throw new Error(`${op}: bias ${shapeStr(bias.shape)} must be f32 [${channels}], one per output channel of weight ${shapeStr(w.shape)}`);
+  }
+}
+
+/** The uniform members every conv kernel struct starts with. */
+function convUniforms(g: Geometry) {
+  return {
+    batch: g.batch, in_h: g.inH, in_w: g.inW, in_c: g.inC,
+    out_h: g.outH, out_w: g.outW, out_c: g.outC, cin_g: g.cinG,
+    k_h: g.kH, k_w: g.kW, stride_y: g.strideY, stride_x: g.strideX,
+    pad_y: g.padY, pad_x: g.padX, cout_g: g.coutG,
+  };
+}
+
+const outputShape = (g: Geometry): Shape => [g.batch, g.outH, g.outW, g.outC];
+
+// ---- variant choice ----------------------------------------------------------------
+
+interface LaneGroups {
+  /** Lane groups (of 8 invocations) per workgroup. */
+  GROUPS: number;
+  /** Masks a subgroup lane down to its lane group's first lane; 0 when subgroups are 8 wide. */
+  LANE_GROUP_MASK: number;
+}
+
+/**
+ * How the fast kernels lay lane groups out on this adapter, or null when they
+ * cannot run: they need subgroups whose sizes are multiples of 8. Where every
+ * subgroup is exactly 8 lanes (lavapipe), the shuffle source is a compile-time
+ * lane, which the software rasteriser turns into a register broadcast; one lane
+ * group per workgroup is then as fast as more. GPUs get 64-lane workgroups.
+ */
+function laneGroups(): LaneGroups | null {
+  const rt = runtime();
+  if (!rt.hasSubgroups) return null;
+  const info = rt.ctx.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const min = info.subgroupMinSize ?? 0;
+  const max = info.subgroupMaxSize ?? min;
+  if (min < 8 || min % 8 !== 0 || max % 8 !== 0) return null;
+  if (max === 8) return { GROUPS: rt.family === 'software' ? 1 : 8, LANE_GROUP_MASK: 0 };
+  return { GROUPS: 8, LANE_GROUP_MASK: 0xfffffff8 };
+}
+
+/** Whether a pass runs the fast kernels: their channel rule holds, the adapter has them and the caller allows it. */
+function useFast(variant: ConvVariant, channelsFit: boolean): LaneGroups | null {
+  if (variant === 'plain' || !channelsFit) return null;
+  return laneGroups();
+}
+
+/** [y, z] workgroup counts for `blocks` row blocks: past 65535 they spill into z. */
+function rowGrid(blocks: number): [number, number] {
+  if (blocks <= 65535) return [blocks, 1];
+  const z = Math.ceil(blocks / 65535);
+  return [Math.ceil(blocks / z), z];
+}
+
+/** Chunks for a weight-gradient sum over `lines` output lines: enough to keep `wanted` threads busy. */
+function lineChunks(lines: number, threadsPerChunk: number, wanted: number): { chunks: number; linesPerChunk: number } {
+  const chunks = Math.max(1, Math.min(lines, Math.ceil(wanted / threadsPerChunk)));
+  const linesPerChunk = Math.ceil(lines / chunks);
+  return { chunks: Math.ceil(lines / linesPerChunk), linesPerChunk };
+}
+
+/** Adds the [chunks, ...shape] partial sums over chunks into a tensor of `shape`; takes ownership of `partial`. */
+function sumChunks(partial: Tensor, chunks: number, shape: Shape): Tensor {
+  if (chunks === 1) return partial;
+  const cols = partial.size / chunks;
+  const summed = columnSum(partial, chunks, cols);
+  partial.dispose();
+  const out = clone(summed, shape);
+  summed.dispose();
+  return out;
+}
+
+// ---- conv2d --------------------------------------------------------------------------
+
+/**
+ * 2-D convolution (cross-correlation, as in PyTorch) of x [N, H, W, Cin] with
+ * w [kh, kw, Cin/groups, Cout] and an optional bias [Cout]; the output is
+ * [N, Ho, Wo, Cout] with Ho = floor((H + 2*padY - kh) / strideY) + 1.
+ */
+export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  const op = 'conv2d';
+  const b = bias ?? null;
+  if (w.rank !== 4) throw new Error(`${op}: weight ${shapeStr(w.shape)} must be [kh, kw, Cin/groups, Cout]`);
+  const groups = opts.groups ?? 1;
+  const [kH, kW, cinG, outC] = w.shape;
+  const inC = x.shape[3];
+  if (!Number.isInteger(groups) || groups < 1 || outC % groups !== 0 || (x.rank === 4 && inC % groups !== 0)) {
+    throw new Error(`${op}: groups ${groups} must be a positive integer dividing the input's ${inC} and the weight's ${outC} output channels (input ${shapeStr(x.shape)}, weight ${shapeStr(w.shape)})`);
+  }
+  if (x.rank === 4 && inC !== cinG * groups) {
+    throw new Error(`${op}: input ${shapeStr(x.shape)} has ${inC} channels, weight ${shapeStr(w.shape)} expects ${cinG * groups} (${cinG} per group x ${groups} group${groups > 1 ? 's' : ''})`);
+  }
+  const g = geometry(op, x, w, kH, kW, cinG, outC, groups, opts);
+  checkBias(op, b, outC, w);
+  const activation = opts.activation ?? 'none';
+  const variant = opts.variant ?? 'auto';
+  const inputs = b ? [x, w, b] : [x, w];
+  checkActivation(op, activation, inputs);
+  const fast = useFast(variant, true);
+  if (variant === 'fast' && !fast) {
+    throw new Error(`${op}: the fast variant needs subgroups of 8 or more lanes, which this adapter (${runtime().description}) lacks`);
+  }
+
+  const y = Tensor.empty(outputShape(g));
+  const act = ACTIVATION_CODE[activation];
+  const args = { ...convUniforms(g), x, w, bias: b ?? w, y, has_bias: b ? 1 : 0 };
+  if (fast) {
+    const padded = roundUp4(g.coutG);
+    const packed = padded === g.coutG ? w : packWeight('pad_weight', w, g, padded, [g.kH, g.kW, g.cinG, g.groups * padded]);
+    const colBlocks = Math.ceil(g.coutG / TILE_COLS);
+    const rowBlocks = Math.ceil((g.batch * g.outH * g.outW) / TILE_ROWS / fast.GROUPS);
+    dispatch(
+      kernel('conv2d_subgroup.wgsl', 'forward', { ...fast, ACT: act }),
+      { ...args, w: packed, col_blocks: colBlocks, w_c4: (g.groups * padded) / 4 },
+      [g.groups * colBlocks, ...rowGrid(rowBlocks)],
+    );
+    if (packed !== w) packed.dispose();
+  } else {
+    dispatch(kernel('conv2d.wgsl', 'forward', { ACT: act }), args, grid1d(y.size, WG));
+  }
+
+  return record(y, op, inputs, (gy) => [
+    x.requiresGrad ? conv2dGradInput(gy, w, g, variant) : null,
+    w.requiresGrad ? conv2dGradWeight(gy, x, g, variant) : null,
+    b?.requiresGrad ? biasGrad(gy, outC) : null,
+  ]);
+}
+
+function biasGrad(gy: Tensor, channels: number): Tensor {
+  const rows = gy.size / channels;
+  return rows === 0 ? zeros([channels]) : columnSum(gy, rows, channels);
+}
+
+function conv2dGradInput(gy: Tensor, w: Tensor, g: Geometry, variant: ConvVariant): Tensor {
+  const dx = Tensor.empty([g.batch, g.inH, g.inW, g.inC]);
+  if (dx.size === 0) return dx;
+  const fast = useFast(variant, true);
+  if (!fast) {
+    dispatch(kernel('conv2d.wgsl', 'grad_input'), { ...convUniforms(g), has_bias: 0, gy, wk: w, dx }, grid1d(dx.size, WG));
+    return dx;
+  }
+  // The fast kernel reads input channels as vec4s: w per group to [kh, kw, cout_g, cin_g padded].
+  const padded = roundUp4(g.cinG);
+  const wt = packWeight('transpose_weight', w, g, padded, [g.kH, g.kW, g.coutG, g.groups * padded]);
+  // One dispatch per stride phase (input pixels with equal iy mod sy, ix mod sx):
+  // within a phase every pixel is reached by the same taps.
+  const colBlocks = Math.ceil(g.cinG / TILE_COLS);
+  const k = kernel('conv2d_subgroup.wgsl', 'grad_input', { ...fast });
+  for (let py = 0; py < Math.min(g.strideY, g.inH); py++) {
+    for (let px = 0; px < Math.min(g.strideX, g.inW); px++) {
+      const phaseH = Math.ceil((g.inH - py) / g.strideY);
+      const phaseW = Math.ceil((g.inW - px) / g.strideX);
+      const rowBlocks = Math.ceil((g.batch * phaseH * phaseW) / TILE_ROWS / fast.GROUPS);
+      dispatch(
+        k,
+        { ...convUniforms(g), gy, wt, dx, col_blocks: colBlocks, phase_y: py, phase_x: px, phase_h: phaseH, phase_w: phaseW, wt_c4: (g.groups * padded) / 4 },
+        [g.groups * colBlocks, ...rowGrid(rowBlocks)],
+      );
+    }
+  }
+  wt.dispose();
+  return dx;
+}
+
+const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
+
+/** w repacked for the fast kernels (conv2d.wgsl, pad_weight or transpose_weight): column channels padded to `padded` per group. */
+function packWeight(entry: 'pad_weight' | 'transpose_weight', w: Tensor, g: Geometry, padded: number, shape: Shape): Tensor {
+  const packed = Tensor.empty(shape);
+  dispatch(
+    kernel('conv2d.wgsl', entry),
+    { w_src: w, w_dst: packed, taps: g.kH * g.kW, cin_g: g.cinG, cout_g: g.coutG, groups: g.groups, padded },
+    grid1d(packed.size, WG),
+  );
+  return packed;
+}
+
+function conv2dGradWeight(gy: Tensor, x: Tensor, g: Geometry, variant: ConvVariant): Tensor {
+  const shape = [g.kH, g.kW, g.cinG, g.outC];
+  const lines = g.batch * g.outH;
+  if (lines === 0 || g.outW === 0) return zeros(shape);
+  const size = g.kH * g.kW * g.cinG * g.outC;
+  const fast = useFast(variant, g.coutG % 4 === 0);
+  if (!fast) {
+    const { chunks, linesPerChunk } = lineChunks(lines, size, 16384);
+    const partial = Tensor.empty(chunks === 1 ? shape : [chunks, size]);
+    dispatch(
+      kernel('conv2d.wgsl', 'grad_weight'),
+      { ...convUniforms(g), xin: x, gout: gy, partial, lines_per_chunk: linesPerChunk, chunks },
+      grid1d(size * chunks, WG),
+    );
+    return sumChunks(partial, chunks, shape);
+  }
+  const colBlocks = Math.ceil(g.coutG / TILE_COLS);
+  const tapBlocks = Math.ceil((g.kH * g.kW * g.cinG) / TILE_ROWS / fast.GROUPS);
+  // Enough chunks for ~64 lane groups (several per core on any adapter), each
+  // chunk at least one output line.
+  const { chunks, linesPerChunk } = lineChunks(lines, g.groups * colBlocks * tapBlocks * fast.GROUPS, 64 * fast.GROUPS);
+  const partial = Tensor.empty(chunks === 1 ? shape : [chunks, size]);
+  dispatch(
+    kernel('conv2d_subgroup.wgsl', 'grad_weight', { ...fast }),
+    { ...convUniforms(g), xin: x, gout: gy, partial, col_blocks: colBlocks, lines_per_chunk: linesPerChunk },
+    [g.groups * colBlocks, tapBlocks, chunks],
+  );
+  return sumChunks(partial, chunks, shape);
+}
+
+// ---- depthwise --------------------------------------------------------------------------
+
+/**
+ * Depthwise 2-D convolution with channel multiplier 1: channel c of
+ * x [N, H, W, C] is filtered by w[:, :, c] of w [kh, kw, C]; optional bias [C].
+ * Channels go four to a thread when C % 4 == 0. The fast variant computes 4
+ * outputs along x per thread (kernels up to 7 wide), the plain one one output
+ * per thread.
+ */
+export function depthwiseConv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: DepthwiseConv2dOptions = {}): Tensor {
+  const op = 'depthwiseConv2d';
+  const b = bias ?? null;
+  if (w.rank !== 3) throw new Error(`${op}: weight ${shapeStr(w.shape)} must be [kh, kw, C]`);
+  const [kH, kW, C] = w.shape;
+  if (x.rank === 4 && x.shape[3] !== C) {
+    throw new Error(`${op}: input ${shapeStr(x.shape)} has ${x.shape[3]} channels, weight ${shapeStr(w.shape)} has ${C}`);
+  }
+  const g = geometry(op, x, w, kH, kW, 1, C, C, opts);
+  checkBias(op, b, C, w);
+  const activation = opts.activation ?? 'none';
+  const variant = opts.variant ?? 'auto';
+  const inputs = b ? [x, w, b] : [x, w];
+  checkActivation(op, activation, inputs);
+  const rows = variant !== 'plain' && g.kW <= DEPTHWISE_MAX_KW;
+  if (variant === 'fast' && !rows) {
+    throw new Error(`${op}: the fast variant takes kernels at most ${DEPTHWISE_MAX_KW} wide, weight ${shapeStr(w.shape)}`);
+  }
+  const lanes = C % 4 === 0 ? 4 : 1;
+  const file = lanes === 4 ? 'depthwise_vec4.wgsl' : 'depthwise_f32.wgsl';
+
+  const y = Tensor.empty(outputShape(g));
+  const act = ACTIVATION_CODE[activation];
+  depthwiseForward(file, lanes, rows, act, g, x, w, b, y);
+
+  return record(y, op, inputs, (gy) => [
+    x.requiresGrad ? depthwiseGradInput(gy, w, g, file, lanes, rows) : null,
+    w.requiresGrad ? depthwiseGradWeight(gy, x, g, file, lanes, rows) : null,
+    b?.requiresGrad ? biasGrad(gy, C) : null,
+  ]);
+}
+
+function depthwiseUniforms(g: Geometry, lanes: number) {
+  return {
+    batch: g.batch, in_h: g.inH, in_w: g.inW, chans: g.outC / lanes,
+    out_h: g.outH, out_w: g.outW, k_h: g.kH, k_w: g.kW,
+    stride_y: g.strideY, stride_x: g.strideX, pad_y: g.padY, pad_x: g.padX,
+  };
+}
+
+function depthwiseForward(file: string, lanes: number, rows: boolean, act: number, g: Geometry, x: Tensor, w: Tensor, b: Tensor | null, y: Tensor): void {
+  const args = { ...depthwiseUniforms(g, lanes), x, w, bias: b ?? w, y, has_bias: b ? 1 : 0 };
+  if (rows) {
+    const threads = g.batch * g.outH * Math.ceil(g.outW / DEPTHWISE_ROW_OUT) * (g.outC / lanes);
+    dispatch(kernel(file, 'forward_rows', { ACT: act, KW: g.kW, SX: g.strideX }), args, grid1d(threads, WG));
+  } else {
+    dispatch(kernel(file, 'forward', { ACT: act }), args, grid1d(y.size / lanes, WG));
+  }
+}
+
+function depthwiseGradInput(gy: Tensor, w: Tensor, g: Geometry, file: string, lanes: number, rows: boolean): Tensor {
+  const dx = Tensor.empty([g.batch, g.inH, g.inW, g.inC]);
+  if (dx.size === 0) return dx;
+  // With stride 1 the input gradient is a forward pass over gy with the taps
+  // flipped and padding k-1-pad, so it can use the row kernel too.
+  if (rows && g.strideY === 1 && g.strideX === 1 && g.padY < g.kH && g.padX < g.kW) {
+    const flipped = Tensor.empty(w.shape);
+    dispatch(kernel(file, 'flip_weight'), { w_src: w, w_dst: flipped, taps: g.kH * g.kW, chans: g.outC / lanes }, grid1d(w.size / lanes, WG));
+    const transposed: Geometry = { ...g, inH: g.outH, inW: g.outW, outH: g.inH, outW: g.inW, padY: g.kH - 1 - g.padY, padX: g.kW - 1 - g.padX };
+    depthwiseForward(file, lanes, true, ACTIVATION_CODE.none, transposed, gy, flipped, null, dx);
+    flipped.dispose();
+  } else {
+    dispatch(kernel(file, 'grad_input'), { ...depthwiseUniforms(g, lanes), has_bias: 0, gy, wk: w, dx }, grid1d(dx.size / lanes, WG));
+  }
+  return dx;
+}
+
+function depthwiseGradWeight(gy: Tensor, x: Tensor, g: Geometry, file: string, lanes: number, rows: boolean): Tensor {
+  const shape = [g.kH, g.kW, g.outC];
+  const lines = g.batch * g.outH;
+  if (lines === 0 || g.outW === 0) return zeros(shape);
+  const chans = g.outC / lanes;
+  // The row kernel has a thread per channel and kernel row, the plain one per tap.
+  const threadsPerChunk = rows ? g.kH * chans : g.kH * g.kW * chans;
+  const { chunks, linesPerChunk } = lineChunks(lines, threadsPerChunk, rows ? 4096 : 16384);
+  const partial = Tensor.empty(chunks === 1 ? shape : [chunks, g.kH * g.kW * g.outC]);
+  const args = { ...depthwiseUniforms(g, lanes), xin: x, gout: gy, partial, lines_per_chunk: linesPerChunk, chunks };
+  if (rows) {
+    dispatch(kernel(file, 'grad_weight_rows', { KW: g.kW, SX: g.strideX }), args, grid1d(threadsPerChunk * chunks, WG));
+  } else {
+    dispatch(kernel(file, 'grad_weight'), args, grid1d(threadsPerChunk * chunks, WG));
+  }
+  return sumChunks(partial, chunks, shape);
+}

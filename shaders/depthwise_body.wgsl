@@ -1,0 +1,233 @@
+// Depthwise convolution (channel multiplier 1): output channel c sees only
+// input channel c through its own kh x kw filter. x [N, H, W, C], w [kh, kw, C],
+// y [N, Ho, Wo, C].
+//
+// Written once for an element type `Elem`: f32 (one channel per thread) or
+// vec4<f32> (four neighbouring channels per thread, for C % 4 == 0). Compile it
+// through depthwise_f32.wgsl or depthwise_vec4.wgsl, which define the alias.
+// `chans` counts Elems per pixel (C / lanes). Each channel needs only kh*kw
+// multiply-adds per output, so these kernels are bound by loads, not FMAs. The
+// plain ones take one output (or weight tap) per thread; the *_rows ones load
+// each input column once for ROW_OUT neighbouring outputs along x.
+//!include common.wgsl
+
+override ACT: u32 = 0u; // forward's fused activation: 0 none, 1 relu, 2 relu6
+const WG = 64u;
+
+struct Depthwise {
+  batch: u32, in_h: u32, in_w: u32, chans: u32,
+  out_h: u32, out_w: u32, k_h: u32, k_w: u32,
+  stride_y: u32, stride_x: u32, pad_y: i32, pad_x: i32,
+  has_bias: u32,
+}
+
+// ---- forward --------------------------------------------------------------------------
+
+@group(0) @binding(0) var<uniform> fu: Depthwise;
+@group(0) @binding(1) var<storage, read> x: array<Elem>;
+@group(0) @binding(2) var<storage, read> w: array<Elem>;
+// Bound to w when has_bias is 0 (every binding needs a buffer; it is not read then).
+@group(0) @binding(3) var<storage, read> bias: array<Elem>;
+@group(0) @binding(4) var<storage, read_write> y: array<Elem>;
+
+fn activate(v: Elem) -> Elem {
+  switch ACT {
+    case 1u: { return max(v, Elem(0.0)); }
+    case 2u: { return clamp(v, Elem(0.0), Elem(6.0)); }
+    default: { return v; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, WG);
+  if (i >= fu.batch * fu.out_h * fu.out_w * fu.chans) { return; }
+  let c = i % fu.chans;
+  let ox = (i / fu.chans) % fu.out_w;
+  let oy = (i / (fu.chans * fu.out_w)) % fu.out_h;
+  let n = i / (fu.chans * fu.out_w * fu.out_h);
+  var acc = select(Elem(0.0), bias[c], fu.has_bias != 0u);
+  for (var ky = 0u; ky < fu.k_h; ky++) {
+    let iy = i32(oy * fu.stride_y) - fu.pad_y + i32(ky);
+    if (iy < 0 || iy >= i32(fu.in_h)) { continue; }
+    for (var kx = 0u; kx < fu.k_w; kx++) {
+      let ix = i32(ox * fu.stride_x) - fu.pad_x + i32(kx);
+      if (ix < 0 || ix >= i32(fu.in_w)) { continue; }
+      acc = fma(x[((n * fu.in_h + u32(iy)) * fu.in_w + u32(ix)) * fu.chans + c], w[(ky * fu.k_w + kx) * fu.chans + c], acc);
+    }
+  }
+  y[i] = activate(acc);
+}
+
+// The same, ROW_OUT neighbouring outputs along x per thread: each input column
+// of the window is loaded once and feeds every output it touches, and each
+// weight once per row instead of once per output, which more than halves the
+// loads. The kernel width and x stride are compile-time (overrides), so the
+// window's indexing unrolls into registers; KW <= MAX_KW.
+override KW: u32 = 3u;
+override SX: u32 = 1u;
+const ROW_OUT = 4u;
+const MAX_KW = 7u;
+
+@compute @workgroup_size(WG)
+fn forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = linear_index(gid, nwg, WG);
+  let blocks = (fu.out_w + ROW_OUT - 1u) / ROW_OUT;
+  if (t >= fu.batch * fu.out_h * blocks * fu.chans) { return; }
+  let c = t % fu.chans;
+  let ox0 = ((t / fu.chans) % blocks) * ROW_OUT;
+  let line = t / (fu.chans * blocks); // n * out_h + oy
+  let oy = line % fu.out_h;
+  let n = line / fu.out_h;
+  let ix0 = i32(ox0 * SX) - fu.pad_x;
+  var acc: array<Elem, ROW_OUT>;
+  let b = select(Elem(0.0), bias[c], fu.has_bias != 0u);
+  for (var r = 0u; r < ROW_OUT; r++) { acc[r] = b; }
+  for (var ky = 0u; ky < fu.k_h; ky++) {
+    let iy = i32(oy * fu.stride_y) - fu.pad_y + i32(ky);
+    if (iy < 0 || iy >= i32(fu.in_h)) { continue; }
+    var wrow: array<Elem, MAX_KW>;
+    for (var kx = 0u; kx < KW; kx++) { wrow[kx] = w[(ky * KW + kx) * fu.chans + c]; }
+    let x_line = (n * fu.in_h + u32(iy)) * fu.in_w;
+    for (var j = 0u; j < (ROW_OUT - 1u) * SX + KW; j++) {
+      let ix = ix0 + i32(j);
+      let xv = select(Elem(0.0), x[(x_line + u32(max(ix, 0))) * fu.chans + c], ix >= 0 && ix < i32(fu.in_w));
+      for (var r = 0u; r < ROW_OUT; r++) {
+        let kx = j - r * SX; // wraps past KW when j < r * SX
+        if (kx < KW) { acc[r] = fma(xv, wrow[kx], acc[r]); }
+      }
+    }
+  }
+  for (var r = 0u; r < ROW_OUT; r++) {
+    if (ox0 + r < fu.out_w) { y[(line * fu.out_w + ox0 + r) * fu.chans + c] = activate(acc[r]); }
+  }
+}
+
+// ---- gradient of the input ------------------------------------------------------------
+// dx[n, iy, ix, c] gathers gy[n, oy, ox, c] * w[ky, kx, c] over the outputs it
+// fed: oy = (iy + pad_y - ky) / sy where that divides exactly (no atomics).
+
+@group(0) @binding(0) var<uniform> iu: Depthwise;
+@group(0) @binding(1) var<storage, read> gy: array<Elem>;
+@group(0) @binding(2) var<storage, read> wk: array<Elem>;
+@group(0) @binding(3) var<storage, read_write> dx: array<Elem>;
+
+@compute @workgroup_size(WG)
+fn grad_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, WG);
+  if (i >= iu.batch * iu.in_h * iu.in_w * iu.chans) { return; }
+  let c = i % iu.chans;
+  let ix = i32((i / iu.chans) % iu.in_w);
+  let iy = i32((i / (iu.chans * iu.in_w)) % iu.in_h);
+  let n = i / (iu.chans * iu.in_w * iu.in_h);
+  let sy = i32(iu.stride_y);
+  let sx = i32(iu.stride_x);
+  var acc = Elem(0.0);
+  for (var ky = 0u; ky < iu.k_h; ky++) {
+    let ty = iy + iu.pad_y - i32(ky);
+    if (ty < 0 || ty % sy != 0 || ty / sy >= i32(iu.out_h)) { continue; }
+    for (var kx = 0u; kx < iu.k_w; kx++) {
+      let tx = ix + iu.pad_x - i32(kx);
+      if (tx < 0 || tx % sx != 0 || tx / sx >= i32(iu.out_w)) { continue; }
+      let o = ((n * iu.out_h + u32(ty / sy)) * iu.out_w + u32(tx / sx)) * iu.chans + c;
+      acc = fma(gy[o], wk[(ky * iu.k_w + kx) * iu.chans + c], acc);
+    }
+  }
+  dx[i] = acc;
+}
+
+// ---- gradient of the weights --------------------------------------------------------
+// partial[chunk, ky, kx, c] = sum over the chunk's output lines (n, oy) of
+// x[pixel shifted by (ky, kx), c] * gy[pixel, c]; the host adds the chunks.
+
+struct GradWeight {
+  batch: u32, in_h: u32, in_w: u32, chans: u32,
+  out_h: u32, out_w: u32, k_h: u32, k_w: u32,
+  stride_y: u32, stride_x: u32, pad_y: i32, pad_x: i32,
+  lines_per_chunk: u32, chunks: u32,
+}
+@group(0) @binding(0) var<uniform> wu: GradWeight;
+@group(0) @binding(1) var<storage, read> xin: array<Elem>;
+@group(0) @binding(2) var<storage, read> gout: array<Elem>;
+@group(0) @binding(3) var<storage, read_write> partial: array<Elem>;
+
+@compute @workgroup_size(WG)
+fn grad_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = linear_index(gid, nwg, WG);
+  let size = wu.k_h * wu.k_w * wu.chans;
+  if (t >= size * wu.chunks) { return; }
+  let c = t % wu.chans;
+  let tap = (t % size) / wu.chans;
+  let kx = i32(tap % wu.k_w);
+  let ky = i32(tap / wu.k_w);
+  let chunk = t / size;
+  let line_end = min((chunk + 1u) * wu.lines_per_chunk, wu.batch * wu.out_h);
+  var acc = Elem(0.0);
+  for (var line = chunk * wu.lines_per_chunk; line < line_end; line++) {
+    let n = line / wu.out_h;
+    let iy = i32((line % wu.out_h) * wu.stride_y) - wu.pad_y + ky;
+    if (iy < 0 || iy >= i32(wu.in_h)) { continue; }
+    let x_line = (n * wu.in_h + u32(iy)) * wu.in_w;
+    for (var ox = 0u; ox < wu.out_w; ox++) {
+      let ix = i32(ox * wu.stride_x) - wu.pad_x + kx;
+      if (ix < 0 || ix >= i32(wu.in_w)) { continue; }
+      acc = fma(xin[(x_line + u32(ix)) * wu.chans + c], gout[(line * wu.out_w + ox) * wu.chans + c], acc);
+    }
+  }
+  partial[t] = acc;
+}
+
+// The same sums with one thread per (chunk, channel) and kernel row ky: along
+// a line of outputs each input column is loaded once for the ROW_OUT outputs
+// it meets (as in forward_rows) and each output gradient once for the row's
+// taps, which live in registers (KW and SX are compile-time; KW <= MAX_KW).
+
+@compute @workgroup_size(WG)
+fn grad_weight_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = linear_index(gid, nwg, WG);
+  if (t >= wu.chans * wu.k_h * wu.chunks) { return; }
+  let c = t % wu.chans;
+  let ky = (t / wu.chans) % wu.k_h;
+  let chunk = t / (wu.chans * wu.k_h);
+  let line_end = min((chunk + 1u) * wu.lines_per_chunk, wu.batch * wu.out_h);
+  var acc: array<Elem, MAX_KW>;
+  for (var line = chunk * wu.lines_per_chunk; line < line_end; line++) {
+    let n = line / wu.out_h;
+    let iy = i32((line % wu.out_h) * wu.stride_y) - wu.pad_y + i32(ky);
+    if (iy < 0 || iy >= i32(wu.in_h)) { continue; }
+    let x_line = (n * wu.in_h + u32(iy)) * wu.in_w;
+    for (var ox0 = 0u; ox0 < wu.out_w; ox0 += ROW_OUT) {
+      var gv: array<Elem, ROW_OUT>;
+      for (var r = 0u; r < ROW_OUT; r++) {
+        let ox = min(ox0 + r, wu.out_w - 1u);
+        gv[r] = select(Elem(0.0), gout[(line * wu.out_w + ox) * wu.chans + c], ox0 + r < wu.out_w);
+      }
+      let ix0 = i32(ox0 * SX) - wu.pad_x;
+      for (var j = 0u; j < (ROW_OUT - 1u) * SX + KW; j++) {
+        let ix = ix0 + i32(j);
+        let xv = select(Elem(0.0), xin[(x_line + u32(max(ix, 0))) * wu.chans + c], ix >= 0 && ix < i32(wu.in_w));
+        for (var r = 0u; r < ROW_OUT; r++) {
+          let kx = j - r * SX; // wraps past KW when j < r * SX
+          if (kx < KW) { acc[kx] = fma(xv, gv[r], acc[kx]); }
+        }
+      }
+    }
+  }
+  for (var kx = 0u; kx < KW; kx++) { partial[((chunk * wu.k_h + ky) * KW + kx) * wu.chans + c] = acc[kx]; }
+}
+
+// ---- flipped weights ------------------------------------------------------------------
+// w_dst[ky, kx, c] = w_src[kh-1-ky, kw-1-kx, c]. With stride 1 the input gradient
+// is a forward pass over gy with these weights and padding k-1-pad.
+
+struct Flip { taps: u32, chans: u32, }
+@group(0) @binding(0) var<uniform> pu: Flip;
+@group(0) @binding(1) var<storage, read> w_src: array<Elem>;
+@group(0) @binding(2) var<storage, read_write> w_dst: array<Elem>;
+
+@compute @workgroup_size(WG)
+fn flip_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, WG);
+  if (i >= pu.taps * pu.chans) { return; }
+  w_dst[i] = w_src[(pu.taps - 1u - i / pu.chans) * pu.chans + i % pu.chans];
+}

@@ -1,0 +1,241 @@
+import { describe, it, expect } from 'vitest';
+import { Tensor, tidy, noGrad } from '../engine/tensor.js';
+import { runtime } from '../engine/runtime.js';
+import { conv2d, depthwiseConv2d, type ConvVariant, type Conv2dOptions } from '../engine/ops/conv.js';
+import { conv2dRef, conv2dBackwardRef, depthwiseConv2dRef, type ConvRefParams } from './reference/conv.js';
+import { rng, randomArray } from './gradcheck/harness.js';
+
+const rand = rng(20261123);
+const size = (shape: number[]) => shape.reduce((a, d) => a * d, 1);
+const random = (shape: number[]) => randomArray(size(shape), rand);
+
+/** Largest |got - want| / (1 + |want|): an error relative to the value's scale. */
+function maxScaledError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  expect(got.length).toBe(want.length);
+  let e = 0;
+  for (let i = 0; i < got.length; i++) e = Math.max(e, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
+  return e;
+}
+
+// float32 sums of a few hundred products of values in [-1, 1] stay within ~1e-5
+// of the float64 reference; 1e-4 leaves room without hiding a wrong tap.
+const TOL = 1e-4;
+
+/** Runs `fn` and says how many dispatches it recorded (0 = it threw before touching the GPU). */
+function dispatchesDuring(fn: () => void): number {
+  const before = runtime().recorder.dispatches;
+  try {
+    fn();
+  } catch {
+    /* the caller checks the error separately */
+  }
+  return runtime().recorder.dispatches - before;
+}
+
+describe('conv2d argument checks', () => {
+  const cases: [string, number[], number[], Conv2dOptions, number[] | null, RegExp][] = [
+    ['channel mismatch', [1, 5, 5, 3], [3, 3, 4, 8], {}, null, /conv2d: input \[1, 5, 5, 3\] has 3 channels, weight \[3, 3, 4, 8\] expects 4/],
+    ['kernel larger than the padded input', [1, 4, 4, 3], [7, 7, 3, 8], { padding: 1 }, null, /conv2d: kernel 7x7 .*weight \[7, 7, 3, 8\].* larger than the padded input 6x6 \(input \[1, 4, 4, 3\], padding \[1, 1\]\)/],
+    ['groups not dividing the channels', [1, 5, 5, 6], [3, 3, 2, 8], { groups: 3 }, null, /conv2d: groups 3 .*dividing.* \(input \[1, 5, 5, 6\], weight \[3, 3, 2, 8\]\)/],
+    ['groups zero', [1, 5, 5, 6], [3, 3, 6, 8], { groups: 0 }, null, /conv2d: groups 0 must be a positive integer/],
+    ['weight per-group channels wrong', [1, 5, 5, 8], [3, 3, 8, 8], { groups: 2 }, null, /conv2d: input \[1, 5, 5, 8\] has 8 channels, weight \[3, 3, 8, 8\] expects 16 \(8 per group x 2 groups\)/],
+    ['bias of the wrong length', [1, 5, 5, 3], [3, 3, 3, 8], {}, [5], /conv2d: bias \[5\] must be f32 \[8\].*weight \[3, 3, 3, 8\]/],
+    ['input not NHWC', [5, 5, 3], [3, 3, 3, 8], {}, null, /conv2d: input \[5, 5, 3\] must be an NHWC image batch/],
+    ['weight of rank 3', [1, 5, 5, 3], [3, 3, 3], {}, null, /conv2d: weight \[3, 3, 3\] must be \[kh, kw, Cin\/groups, Cout\]/],
+    ['zero stride', [1, 5, 5, 3], [3, 3, 3, 8], { stride: 0 }, null, /conv2d: stride must be positive integers, got 0/],
+    ['negative padding', [1, 5, 5, 3], [3, 3, 3, 8], { padding: [1, -1] }, null, /conv2d: padding must be non-negative integers, got \[1,-1\]/],
+  ];
+  it.each(cases)('%s', (_name, xs, ws, opts, bs, message) => {
+    const x = Tensor.empty(xs);
+    const w = Tensor.empty(ws);
+    const b = bs ? Tensor.empty(bs) : null;
+    expect(() => conv2d(x, w, b, opts)).toThrow(message);
+    expect(dispatchesDuring(() => conv2d(x, w, b, opts))).toBe(0);
+    [x, w, b].forEach((t) => t?.dispose());
+  });
+
+  it('refuses a fused activation when gradients are wanted, and allows it under noGrad', () => {
+    const x = Tensor.from(random([1, 4, 4, 4]), [1, 4, 4, 4]);
+    const w = Tensor.from(random([3, 3, 4, 4]), [3, 3, 4, 4]).requireGrad();
+    expect(() => conv2d(x, w, null, { activation: 'relu' })).toThrow(/conv2d: the fused relu is inference-only/);
+    const y = noGrad(() => conv2d(x, w, null, { activation: 'relu' }));
+    expect(y.shape).toEqual([1, 2, 2, 4]);
+    [x, w, y].forEach((t) => t.dispose());
+  });
+});
+
+describe('depthwiseConv2d argument checks', () => {
+  it('names the op and both shapes on a channel mismatch, before dispatching', () => {
+    const x = Tensor.empty([1, 5, 5, 6]);
+    const w = Tensor.empty([3, 3, 4]);
+    expect(() => depthwiseConv2d(x, w)).toThrow(/depthwiseConv2d: input \[1, 5, 5, 6\] has 6 channels, weight \[3, 3, 4\] has 4/);
+    expect(dispatchesDuring(() => depthwiseConv2d(x, w))).toBe(0);
+    [x, w].forEach((t) => t.dispose());
+  });
+
+  it('rejects a kernel larger than the padded input, a 4-D weight, and a fast variant it cannot run', () => {
+    const x = Tensor.empty([1, 2, 12, 4]);
+    const big = Tensor.empty([5, 5, 4]);
+    const w4 = Tensor.empty([3, 3, 1, 4]);
+    const wide = Tensor.empty([1, 9, 4]);
+    expect(() => depthwiseConv2d(x, big, null, { padding: 1 })).toThrow(/depthwiseConv2d: kernel 5x5 .* larger than the padded input 4x14/);
+    expect(() => depthwiseConv2d(x, w4)).toThrow(/depthwiseConv2d: weight \[3, 3, 1, 4\] must be \[kh, kw, C\]/);
+    expect(() => depthwiseConv2d(x, wide, null, { variant: 'fast' })).toThrow(/depthwiseConv2d: the fast variant takes kernels at most 7 wide, weight \[1, 9, 4\]/);
+    [x, big, w4, wide].forEach((t) => t.dispose());
+  });
+});
+
+interface Problem {
+  x: number[];
+  w: number[];
+  p: ConvRefParams;
+  bias: boolean;
+}
+
+/** Forward and (with `backward`) both gradients on the GPU against the CPU reference. */
+async function checkConv(pr: Problem, variant: ConvVariant, backward: boolean): Promise<{ fwd: number; gx: number; gw: number; gb: number }> {
+  const xh = random(pr.x);
+  const wh = random(pr.w);
+  const bh = pr.bias ? random([pr.w[3]]) : null;
+  const ref = conv2dRef(xh, pr.x, wh, pr.w, bh, pr.p);
+  const gyh = random(ref.shape);
+  const x = Tensor.from(xh, pr.x).requireGrad(backward);
+  const w = Tensor.from(wh, pr.w).requireGrad(backward);
+  const b = bh ? Tensor.from(bh, [pr.w[3]]).requireGrad(backward) : null;
+  const opts = { stride: pr.p.stride, padding: pr.p.padding, groups: pr.p.groups, activation: pr.p.activation, variant };
+  const y = conv2d(x, w, b, opts);
+  expect(y.shape).toEqual(ref.shape);
+  const fwd = maxScaledError(await y.data(), ref.data);
+  let gx = 0, gw = 0, gb = 0;
+  if (backward) {
+    tidy(() => y.backward(Tensor.from(gyh, ref.shape)));
+    const want = conv2dBackwardRef(xh, pr.x, wh, pr.w, gyh, pr.p);
+    gx = maxScaledError(await x.grad!.data(), want.gx);
+    gw = maxScaledError(await w.grad!.data(), want.gw);
+    if (b) {
+      const C = pr.w[3];
+      const sums = new Float64Array(C);
+      gyh.forEach((v, i) => (sums[i % C] += v));
+      gb = maxScaledError(await b.grad!.data(), sums);
+    }
+  }
+  for (const t of [x, w, b, y]) {
+    t?.grad?.dispose();
+    t?.dispose();
+  }
+  return { fwd, gx, gw, gb };
+}
+
+const s2p1 = (groups = 1): ConvRefParams => ({ stride: [2, 2], padding: [1, 1], groups });
+
+describe('conv2d against the CPU reference', () => {
+  const variants: ConvVariant[] = ['fast', 'plain'];
+
+  it.each(variants)('N2 33x29 16->32 3x3 s2 p1, forward and backward (%s)', async (variant) => {
+    const e = await checkConv({ x: [2, 33, 29, 16], w: [3, 3, 16, 32], p: s2p1(), bias: true }, variant, true);
+    expect(e.fwd).toBeLessThan(TOL);
+    expect(e.gx).toBeLessThan(TOL);
+    // dw sums over all 2*17*15 output pixels: more terms, more rounding.
+    expect(e.gw).toBeLessThan(5 * TOL);
+    expect(e.gb).toBeLessThan(5 * TOL);
+  });
+
+  it.each(variants)('tile edges: 40 output channels, 3 row blocks, 5x3 kernel, stride [1, 2], groups 2 (%s)', async (variant) => {
+    const e = await checkConv({ x: [1, 9, 11, 24], w: [5, 3, 12, 40], p: { stride: [1, 2], padding: [2, 1], groups: 2 }, bias: false }, variant, true);
+    expect(e.fwd).toBeLessThan(TOL);
+    expect(e.gx).toBeLessThan(TOL);
+    expect(e.gw).toBeLessThan(5 * TOL);
+  });
+
+  it.each(variants)('Cin=3 Cout=10 (padded weights in the fast kernels) forward and backward (%s)', async (variant) => {
+    const e = await checkConv({ x: [2, 12, 12, 3], w: [3, 3, 3, 10], p: { stride: [1, 1], padding: [0, 0], groups: 1 }, bias: true }, variant, true);
+    expect(e.fwd).toBeLessThan(TOL);
+    expect(e.gx).toBeLessThan(TOL);
+    expect(e.gw).toBeLessThan(5 * TOL);
+    expect(e.gb).toBeLessThan(5 * TOL);
+  });
+
+  it.each(variants)('odd channel counts in groups: 3 groups of 5 -> 7, stride 2 (%s)', async (variant) => {
+    const e = await checkConv({ x: [2, 10, 9, 15], w: [3, 3, 5, 21], p: s2p1(3), bias: true }, variant, true);
+    expect(e.fwd).toBeLessThan(TOL);
+    expect(e.gx).toBeLessThan(TOL);
+    expect(e.gw).toBeLessThan(5 * TOL);
+    expect(e.gb).toBeLessThan(5 * TOL);
+  });
+
+  it('more than 65535 row blocks: the fast grid spills into z', async () => {
+    // 1,060,900 output pixels / 16 per lane group = 66,307 row blocks.
+    const e = await checkConv({ x: [1, 1030, 1030, 2], w: [1, 1, 2, 4], p: { stride: [1, 1], padding: [0, 0], groups: 1 }, bias: false }, 'fast', false);
+    expect(e.fwd).toBeLessThan(TOL);
+  });
+
+  it.each(variants)('fused relu and relu6 match conv + activation of the reference (%s)', async (variant) => {
+    for (const activation of ['relu', 'relu6'] as const) {
+      // Inputs in [-1, 1] with Cin=16 give outputs well past 6, so relu6 clips on both sides.
+      const e = await checkConv({ x: [1, 8, 7, 16], w: [3, 3, 16, 8], p: { stride: [1, 1], padding: [1, 1], groups: 1, activation }, bias: true }, variant, false);
+      expect(e.fwd).toBeLessThan(TOL);
+    }
+  });
+
+  it('fused relu6 output actually clips at 0 and 6', async () => {
+    const x = Tensor.from(new Float32Array(4 * 4 * 4).fill(1), [1, 4, 4, 4]);
+    const w = Tensor.from(Float32Array.from({ length: 4 * 4 }, (_, i) => (i % 4 === 0 ? 3 : i % 4 === 1 ? -3 : 0.1)), [1, 1, 4, 4]);
+    const y = conv2d(x, w, null, { activation: 'relu6' });
+    const v = await y.data();
+    // Per pixel: channel 0 = 4*3 -> 6, channel 1 = -12 -> 0, channels 2, 3 = 0.4.
+    expect(Array.from(v.slice(0, 4)).map((a) => +a.toFixed(5))).toEqual([6, 0, 0.4, 0.4]);
+    [x, w, y].forEach((t) => t.dispose());
+  });
+
+  it('handles an empty batch: empty output, zero weight and bias gradients', async () => {
+    const x = Tensor.empty([0, 6, 6, 4]).requireGrad();
+    const w = Tensor.from(random([3, 3, 4, 8]), [3, 3, 4, 8]).requireGrad();
+    const b = Tensor.from(random([8]), [8]).requireGrad();
+    const y = conv2d(x, w, b, { padding: 1 });
+    expect(y.shape).toEqual([0, 6, 6, 8]);
+    y.backward(Tensor.empty([0, 6, 6, 8]));
+    expect(Array.from(await w.grad!.data()).every((v) => v === 0)).toBe(true);
+    expect(Array.from(await b.grad!.data()).every((v) => v === 0)).toBe(true);
+    expect(x.grad!.shape).toEqual([0, 6, 6, 4]);
+    for (const t of [x, w, b, y]) {
+      t.grad?.dispose();
+      t.dispose();
+    }
+  });
+});
+
+describe('depthwiseConv2d against the CPU reference', () => {
+  it.each([['fast', 8], ['plain', 8], ['fast', 6], ['plain', 6]] as [ConvVariant, number][])('N2 17x15 3x3 s2 p1 and s1 p1, forward and backward (%s, C=%i)', async (variant, C) => {
+    for (const stride of [1, 2]) {
+      const shape = [2, 17, 15, C];
+      const xh = random(shape), wh = random([3, 3, C]), bh = random([C]);
+      const p = { stride: [stride, stride] as [number, number], padding: [1, 1] as [number, number] };
+      const ref = depthwiseConv2dRef(xh, shape, wh, [3, 3, 8], bh, p);
+      const gyh = random(ref.shape);
+      const x = Tensor.from(xh, shape).requireGrad();
+      const w = Tensor.from(wh, [3, 3, C]).requireGrad();
+      const b = Tensor.from(bh, [C]);
+      const y = depthwiseConv2d(x, w, b, { ...p, variant });
+      expect(maxScaledError(await y.data(), ref.data)).toBeLessThan(TOL);
+      tidy(() => y.backward(Tensor.from(gyh, ref.shape)));
+      const want = conv2dBackwardRef(xh, shape, wh, [3, 3, 1, C], gyh, { ...p, groups: C });
+      expect(maxScaledError(await x.grad!.data(), want.gx)).toBeLessThan(TOL);
+      expect(maxScaledError(await w.grad!.data(), want.gw)).toBeLessThan(5 * TOL);
+      for (const t of [x, w, b, y]) {
+        t.grad?.dispose();
+        t.dispose();
+      }
+    }
+  });
+
+  it('fused relu6 matches the reference with the activation', async () => {
+    const shape = [1, 6, 6, 4];
+    const xh = randomArray(size(shape), rand, -4, 4), wh = randomArray(36, rand, -2, 2);
+    const ref = depthwiseConv2dRef(xh, shape, wh, [3, 3, 4], null, { stride: [1, 1], padding: [1, 1], activation: 'relu6' });
+    const x = Tensor.from(xh, shape), w = Tensor.from(wh, [3, 3, 4]);
+    const y = depthwiseConv2d(x, w, null, { padding: 1, activation: 'relu6' });
+    expect(maxScaledError(await y.data(), ref.data)).toBeLessThan(TOL);
+    expect(ref.data.some((v) => v === 6) && ref.data.some((v) => v === 0)).toBe(true);
+    [x, w, y].forEach((t) => t.dispose());
+  });
+});
