@@ -1,55 +1,61 @@
-// Scratch: times candidate matmul kernels at 1024^3 on the current adapter.
+// Times each matmul kernel at one size (default 1024^3) and prints GFLOP/s.
+//   npx tsx bench/matmul-probe.ts [--size M,N,K] [--rounds R] [--variant V ...] [--transpose]
+// Each figure is the best of R rounds of 4 back-to-back calls after a warm-up,
+// timed with `await sync()` around them; rounds alternate between variants so
+// a busy neighbour on a shared machine slows all of them alike.
 import { init, sync, shutdown, runtime } from '../engine/runtime.js';
 import { Tensor } from '../engine/tensor.js';
-import { kernel, dispatch } from '../engine/kernel.js';
+import { matmul, matmulVariants, defaultMatmulVariant, type MatmulVariant } from '../engine/ops/matmul.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string) => args.flatMap((a, i) => (a === name && args[i + 1] ? [args[i + 1]] : []));
+const [M, N, K] = (opt('--size')[0] ?? '1024,1024,1024').split(',').map(Number);
+const rounds = Number(opt('--rounds')[0] ?? 3);
+const transposes = args.includes('--transpose') ? [[false, false], [true, false], [false, true], [true, true]] : [[false, false]];
 
 await init();
-console.log(runtime().description, runtime().family, runtime().hasSubgroups, runtime().subgroupSize);
-const M = 1024, N = 1024, K = 1024;
+const rt = runtime();
+const variants = (opt('--variant').length ? opt('--variant') : matmulVariants()) as MatmulVariant[];
+console.log(`${rt.description} (${rt.family}, subgroups ${rt.hasSubgroups ? rt.subgroupSize : 'no'}); default '${defaultMatmulVariant()}'; ${M}x${N}x${K}`);
+
 const rand = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
-const A = rand((M + 32) * K), B = rand(K * N);
-const a = Tensor.from(A, [M + 32, K]), b = Tensor.from(B, [K, N]), c = Tensor.empty([M + 32, N]);
-const variants: Record<string, [string, number[]]> = {
-  sg_loop: ['sg_loop', [N / 32, M / 16, 1]],
-  uniform_a: ['uniform_a', [N / 32, M / 16, 1]],
-  blocked: ['blocked', [N / 32, M / 32, 1]],
-  sg16u: ['sg16u', [N / 32, M / 16, 1]],
-  sg24u: ['sg24u', [N / 32, Math.ceil(M / 24), 1]],
-  sg32u: ['sg32u', [N / 32, M / 32, 1]],
-  sg16k8: ['sg16k8', [N / 32, M / 16, 1]],
-  sg24k8: ['sg24k8', [N / 32, Math.ceil(M / 24), 1]],
-  sg16av: ['sg16av', [N / 32, M / 16, 1]],
-  sg24av: ['sg24av', [N / 32, Math.ceil(M / 24), 1]],
-};
-const only = process.argv.slice(2);
-const rounds = Number(process.env.ROUNDS ?? 3);
-const best: Record<string, number> = {};
+const A = rand(M * K), B = rand(K * N);
+const best = new Map<string, number>();
+const err = new Map<string, number>();
 for (let round = 0; round < rounds; round++) {
-  for (const [name, [entry, grid]] of Object.entries(variants)) {
-    if (only.length && !only.includes(name)) continue;
-    const k = kernel('matmul_probe.wgsl', entry);
-    const run = () => dispatch(k, { ...(k.buffers.some((x) => x.name === 'av') ? { av: a } : { a }), b, c, m: M, n: N, k: K }, grid);
-    run();
-    await sync();
-    if (round === 0) {
-      const got = await c.data();
-      let maxErr = 0;
-      for (let t = 0; t < 50; t++) {
-        const i = Math.floor(Math.random() * M), j = Math.floor(Math.random() * N);
-        let s = 0;
-        for (let p = 0; p < K; p++) s += A[i * K + p] * B[p * N + j];
-        maxErr = Math.max(maxErr, Math.abs(s - got[i * N + j]));
+  for (const v of variants) {
+    for (const [tA, tB] of transposes) {
+      const name = `${v}${tA ? ' A^T' : ''}${tB ? ' B^T' : ''}`;
+      const a = Tensor.from(A, tA ? [K, M] : [M, K]), b = Tensor.from(B, tB ? [N, K] : [K, N]);
+      const run = () => matmul(a, b, { transposeA: tA, transposeB: tB, variant: v });
+      const first = run();
+      if (round === 0) {
+        // Spot-check 64 entries against the CPU (the tests check all of them at smaller sizes).
+        const got = await first.data();
+        let e = 0;
+        for (let t = 0; t < 64; t++) {
+          const i = Math.floor(Math.random() * M), j = Math.floor(Math.random() * N);
+          let s = 0;
+          for (let q = 0; q < K; q++) s += A[tA ? q * M + i : i * K + q] * B[tB ? j * K + q : q * N + j];
+          e = Math.max(e, Math.abs(s - got[i * N + j]));
+        }
+        err.set(name, e);
       }
-      if (maxErr > 1e-3) console.log(`${name} WRONG maxErr ${maxErr}`);
+      first.dispose();
+      await sync();
+      const t0 = performance.now();
+      const outs = Array.from({ length: 4 }, run);
+      await sync();
+      const ms = (performance.now() - t0) / outs.length;
+      outs.forEach((o) => o.dispose());
+      a.dispose();
+      b.dispose();
+      best.set(name, Math.min(best.get(name) ?? Infinity, ms));
     }
-    const reps = 4;
-    const t0 = performance.now();
-    for (let r = 0; r < reps; r++) run();
-    await sync();
-    const ms = (performance.now() - t0) / reps;
-    best[name] = Math.min(best[name] ?? Infinity, ms);
   }
 }
-for (const [name, ms] of Object.entries(best)) console.log(`${name.padEnd(12)} ${ms.toFixed(1)} ms  ${((2 * M * N * K) / ms / 1e6).toFixed(1)} GFLOP/s`);
+for (const [name, ms] of best) {
+  console.log(`${name.padEnd(20)} ${ms.toFixed(1).padStart(8)} ms ${((2 * M * N * K) / ms / 1e6).toFixed(1).padStart(7)} GFLOP/s   max err ${err.get(name)!.toExponential(1)}`);
+}
 await shutdown();
 process.exit(0);

@@ -1,0 +1,94 @@
+// C = op(A) op(B) for software adapters (lavapipe) with subgroups of 8.
+//
+// On llvmpipe a subgroup is one 8-lane SIMD thread: arithmetic across the
+// lanes is cheap and `subgroupShuffle` is a single vpermd, but every storage
+// load is a loop over the lanes with a bounds check per element, several
+// times the cost of the fma it feeds. So the kernel is built around loads per
+// fma. A subgroup owns a 16 x 32 tile of C, each lane one vec4 of columns.
+// Per 4-step of K a lane loads one 4x4 block of B (its columns) and, for each
+// of the tile's 2 groups of 8 rows, one vec4 of A (its own row of the group);
+// shuffles then hand every lane's A values to the others, so no lane loads
+// rows it does not own: 16 rows x 4 steps x 4 columns = 256 fma per lane for
+// 6 vec4 loads. Taller or wider tiles load less per fma but unroll into a
+// loop too long for the CPU's instruction cache: measured on lavapipe,
+// 24 rows ran no faster and 32 rows ~25% slower.
+enable subgroups;
+//!include matmul_vec4.wgsl
+
+const ROWS = 16u;
+
+// acc[r] += op(A)[row r of the group, k .. k+3] x bk, for the 8 rows of one
+// group. `held` is this lane's share of the group's A values, laid out as
+// `load_a_group` returns them.
+fn accumulate_group(acc: ptr<function, array<vec4<f32>, 8>>, held: vec4<f32>, bk: array<vec4<f32>, 4>) {
+  if (A_T) {
+    // Lane 4h + j holds op(A)[4h .. 4h+3, k + j].
+    for (var h = 0u; h < 2u; h++) {
+      let s0 = subgroupShuffle(held, 4u * h);
+      let s1 = subgroupShuffle(held, 4u * h + 1u);
+      let s2 = subgroupShuffle(held, 4u * h + 2u);
+      let s3 = subgroupShuffle(held, 4u * h + 3u);
+      for (var t = 0u; t < 4u; t++) {
+        let r = 4u * h + t;
+        (*acc)[r] = fma(vec4(s0[t]), bk[0], (*acc)[r]);
+        (*acc)[r] = fma(vec4(s1[t]), bk[1], (*acc)[r]);
+        (*acc)[r] = fma(vec4(s2[t]), bk[2], (*acc)[r]);
+        (*acc)[r] = fma(vec4(s3[t]), bk[3], (*acc)[r]);
+      }
+    }
+  } else {
+    // Lane l holds op(A)[l, k .. k+3].
+    for (var l = 0u; l < 8u; l++) {
+      let x = subgroupShuffle(held, l);
+      (*acc)[l] = fma(vec4(x.x), bk[0], (*acc)[l]);
+      (*acc)[l] = fma(vec4(x.y), bk[1], (*acc)[l]);
+      (*acc)[l] = fma(vec4(x.z), bk[2], (*acc)[l]);
+      (*acc)[l] = fma(vec4(x.w), bk[3], (*acc)[l]);
+    }
+  }
+}
+
+// This lane's share of op(A)[first .. first+7, k .. k+3] (see
+// accumulate_group). Rows past M are clamped (never stored); steps past K
+// read as 0.
+fn load_a_group(a0: u32, first: u32, k: u32, lane: u32) -> vec4<f32> {
+  if (A_T) {
+    // A^T is contiguous along M: lane 4h + j loads rows 4h .. 4h+3 at step j.
+    let step = lane % 4u;
+    let m = min(first + 4u * (lane / 4u), u.m - 1u);
+    if (!k_live(k, step)) { return vec4(0.0); }
+    return a4(a0 + a_index(m, k + step), u.m - m);
+  }
+  let m = min(first + lane, u.m - 1u);
+  return a4(a0 + a_index(m, k), u.k - k);
+}
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  let batch = u.batch_base + wg.z;
+  let row0 = (u.row_block_base + wg.y) * ROWS;
+  let col = (wg.x * 8u + lane) * 4u;
+  let a0 = batch * u.a_batch_stride;
+  let b0 = batch * u.b_batch_stride;
+
+  // One accumulator array per group of 8 rows keeps every loop short enough
+  // for the shader compiler to unroll (an array indexed by a loop counter it
+  // did not unroll would live in memory: ~10x slower).
+  var acc0: array<vec4<f32>, 8>;
+  var acc1: array<vec4<f32>, 8>;
+  for (var k = 0u; k < u.k; k += 4u) {
+    let bk = load_b_block(b0, k, col);
+    accumulate_group(&acc0, load_a_group(a0, row0, k, lane), bk);
+    accumulate_group(&acc1, load_a_group(a0, row0 + 8u, k, lane), bk);
+  }
+
+  store_group(batch, row0, col, acc0);
+  store_group(batch, row0 + 8u, col, acc1);
+}
+
+fn store_group(batch: u32, first: u32, col: u32, acc: array<vec4<f32>, 8>) {
+  for (var r = 0u; r < 8u; r++) {
+    let row = first + r;
+    if (row < u.m) { store_c4((batch * u.m + row) * u.n, col, acc[r]); }
+  }
+}
