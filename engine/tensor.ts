@@ -225,6 +225,17 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** noGrad for an async body (inference pipelines that read back between stages). Bodies must not interleave. */
+export async function noGradAsync<T>(fn: () => Promise<T>): Promise<T> {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return await fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
 /** Attaches the backward of an op to its output when any input needs gradients. */
 export function record(out: Tensor, op: string, inputs: Tensor[], backward: GradNode['backward']): Tensor {
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
