@@ -66,3 +66,20 @@ fn square(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
   box_rows[o + 2u] = x1 + l;
   box_rows[o + 3u] = y1 + l;
 }
+
+// In place: landmarks stored relative to the box (columns delta_offset ..
+// +10, five x then five y) become pixels: px = (x2 - x1 + 1) * lx + x1 - 1
+// (MTCNN's O-Net convention, on the box before its final regression).
+@compute @workgroup_size(64)
+fn landmark_points(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = linear_index(gid, nwg, 64u);
+  if (r >= bp.rows) { return; }
+  let o = r * bp.cols;
+  let l = o + bp.delta_offset;
+  let w = box_rows[o + 2u] - box_rows[o + 0u] + 1.0;
+  let h = box_rows[o + 3u] - box_rows[o + 1u] + 1.0;
+  for (var k = 0u; k < 5u; k++) {
+    box_rows[l + k] = w * box_rows[l + k] + box_rows[o + 0u] - 1.0;
+    box_rows[l + 5u + k] = h * box_rows[l + 5u + k] + box_rows[o + 1u] - 1.0;
+  }
+}

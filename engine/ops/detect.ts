@@ -57,3 +57,15 @@ export function squareBoxes(boxes: Tensor): void {
   if (rows === 0) return;
   dispatch(kernel('detect.wgsl', 'square'), { box_rows: boxes, rows, cols, delta_cols: 0, delta_offset: 0, plus_one: 0 }, grid1d(rows, 64));
 }
+
+/**
+ * In place: columns [offset, offset+10) of each row hold five landmark x then
+ * five y relative to the row's box; they become pixel coordinates
+ * x = (x2 - x1 + 1) * lx + x1 - 1 (MTCNN O-Net's convention).
+ */
+export function landmarksToPoints(rows: Tensor, offset: number): void {
+  const [n, cols] = checkRows('landmarksToPoints', rows);
+  if (offset < 4 || offset + 10 > cols) throw new Error(`landmarksToPoints: columns ${offset}..${offset + 10} do not fit rows ${shapeStr(rows.shape)}`);
+  if (n === 0) return;
+  dispatch(kernel('detect.wgsl', 'landmark_points'), { box_rows: rows, rows: n, cols, delta_cols: 0, delta_offset: offset, plus_one: 1 }, grid1d(n, 64));
+}

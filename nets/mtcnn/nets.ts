@@ -1,0 +1,129 @@
+// MTCNN's three nets (Zhang et al. 2016) in two variants:
+//  - 'original': conv + PReLU, no batchnorm: the architecture the pretrained
+//    weights (facenet-pytorch, originally Zhang et al.) fit;
+//  - 'bn': conv + batchnorm + ReLU, as in the design document this project
+//    started from, for training from scratch. Its pooling follows that
+//    document (3x3 s2 pad 1 / pad 0, floor mode); its classifier keeps two
+//    logits (face / not face) so both variants share one output interface.
+//
+// Each net returns raw classification logits; the detector applies softmax.
+// Inputs are NHWC images normalised as (x - 127.5) / 128.
+import { Tensor } from '../../engine/tensor.js';
+import { Module } from '../../engine/nn/module.js';
+import { Conv2d, Linear, PReLU, BatchNorm } from '../../engine/nn/layers.js';
+import { maxPool2d, type MaxPool2dOptions } from '../../engine/ops/pool.js';
+import { relu } from '../../engine/ops/activation.js';
+import { flatten } from '../../engine/ops/shape.js';
+
+export type MtcnnVariant = 'original' | 'bn';
+
+export interface StageOutput {
+  /** [..., 2] face / not-face logits (channel 1 = face). */
+  cls: Tensor;
+  /** [..., 4] box regression (x1, y1, x2, y2 offsets relative to the box size). */
+  reg: Tensor;
+  /** O-Net only: [N, 10] landmarks, five x then five y, relative to the box. */
+  landmarks?: Tensor;
+}
+
+/**
+ * Children register under the pretrained files' flat names (conv1, prelu1,
+ * dense4, ...) so `stateDict()` names match them one to one.
+ */
+abstract class MtcnnNet extends Module {
+  constructor(readonly variant: MtcnnVariant) {
+    super();
+  }
+
+  /** conv{i} -> prelu{i} ('original') or conv{i} -> bn{i} -> ReLU ('bn'). */
+  protected unit(cin: number, cout: number, k: number, i: number): (x: Tensor) => Tensor {
+    const conv = this.child(`conv${i}`, new Conv2d(cin, cout, { kernel: k }));
+    if (this.variant === 'original') {
+      const act = this.child(`prelu${i}`, new PReLU(cout));
+      return (x) => act.forward(conv.forward(x));
+    }
+    const bn = this.child(`bn${i}`, new BatchNorm(cout));
+    return (x) => relu(bn.forward(conv.forward(x)));
+  }
+
+  abstract forward(x: Tensor): StageOutput;
+}
+
+const pool = (variant: MtcnnVariant, original: MaxPool2dOptions, bn: MaxPool2dOptions) => (variant === 'original' ? original : bn);
+
+/** Fully convolutional 12x12 proposal net: [N, H, W, 3] -> [N, h, w, 2] and [N, h, w, 4]. */
+export class PNet extends MtcnnNet {
+  private readonly u1 = this.unit(3, 10, 3, 1);
+  private readonly u2 = this.unit(10, 16, 3, 2);
+  private readonly u3 = this.unit(16, 32, 3, 3);
+  readonly conv4_1 = this.child('conv4_1', new Conv2d(32, 2, { kernel: 1 }));
+  readonly conv4_2 = this.child('conv4_2', new Conv2d(32, 4, { kernel: 1 }));
+  private readonly pool1 = pool(this.variant, { kernel: 2, stride: 2, ceilMode: true }, { kernel: 3, stride: 2, padding: 1 });
+
+  constructor(variant: MtcnnVariant = 'original') {
+    super(variant);
+  }
+
+  forward(x: Tensor): StageOutput {
+    let h = this.u1(x);
+    h = maxPool2d(h, this.pool1);
+    h = this.u3(this.u2(h));
+    return { cls: this.conv4_1.forward(h), reg: this.conv4_2.forward(h) };
+  }
+}
+
+/** 24x24 refinement net: [N, 24, 24, 3] -> [N, 2] and [N, 4]. */
+export class RNet extends MtcnnNet {
+  private readonly u1 = this.unit(3, 28, 3, 1);
+  private readonly u2 = this.unit(28, 48, 3, 2);
+  private readonly u3 = this.unit(48, 64, 2, 3);
+  readonly dense4 = this.child('dense4', new Linear(576, 128));
+  private readonly act4 = this.variant === 'original' ? this.child('prelu4', new PReLU(128)) : null;
+  readonly dense5_1 = this.child('dense5_1', new Linear(128, 2));
+  readonly dense5_2 = this.child('dense5_2', new Linear(128, 4));
+  private readonly pool1 = pool(this.variant, { kernel: 3, stride: 2, ceilMode: true }, { kernel: 3, stride: 2, padding: 1 });
+  private readonly pool2 = pool(this.variant, { kernel: 3, stride: 2, ceilMode: true }, { kernel: 3, stride: 2 });
+
+  constructor(variant: MtcnnVariant = 'original') {
+    super(variant);
+  }
+
+  forward(x: Tensor): StageOutput {
+    let h = maxPool2d(this.u1(x), this.pool1);
+    h = maxPool2d(this.u2(h), this.pool2);
+    h = flatten(this.u3(h));
+    h = this.dense4.forward(h);
+    h = this.act4 ? this.act4.forward(h) : relu(h);
+    return { cls: this.dense5_1.forward(h), reg: this.dense5_2.forward(h) };
+  }
+}
+
+/** 48x48 output net: [N, 48, 48, 3] -> [N, 2], [N, 4] and [N, 10] landmarks. */
+export class ONet extends MtcnnNet {
+  private readonly u1 = this.unit(3, 32, 3, 1);
+  private readonly u2 = this.unit(32, 64, 3, 2);
+  private readonly u3 = this.unit(64, 64, 3, 3);
+  private readonly u4 = this.unit(64, 128, 2, 4);
+  readonly dense5 = this.child('dense5', new Linear(1152, 256));
+  private readonly act5 = this.variant === 'original' ? this.child('prelu5', new PReLU(256)) : null;
+  readonly dense6_1 = this.child('dense6_1', new Linear(256, 2));
+  readonly dense6_2 = this.child('dense6_2', new Linear(256, 4));
+  readonly dense6_3 = this.child('dense6_3', new Linear(256, 10));
+  private readonly pool1 = pool(this.variant, { kernel: 3, stride: 2, ceilMode: true }, { kernel: 3, stride: 2, padding: 1 });
+  private readonly pool2 = pool(this.variant, { kernel: 3, stride: 2, ceilMode: true }, { kernel: 3, stride: 2 });
+  private readonly pool3 = { kernel: 2, stride: 2, ceilMode: true };
+
+  constructor(variant: MtcnnVariant = 'original') {
+    super(variant);
+  }
+
+  forward(x: Tensor): StageOutput {
+    let h = maxPool2d(this.u1(x), this.pool1);
+    h = maxPool2d(this.u2(h), this.pool2);
+    h = maxPool2d(this.u3(h), this.pool3);
+    h = flatten(this.u4(h));
+    h = this.dense5.forward(h);
+    h = this.act5 ? this.act5.forward(h) : relu(h);
+    return { cls: this.dense6_1.forward(h), reg: this.dense6_2.forward(h), landmarks: this.dense6_3.forward(h) };
+  }
+}
