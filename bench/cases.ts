@@ -1,8 +1,26 @@
 // The benchmark cases: realistic shapes from MobileNetV1-FaceNet at 160x160
 // and MTCNN, each with a CPU reference check.
-import { Tensor, noGrad } from '../engine/tensor.js';
+import { Tensor, noGrad, tidy } from '../engine/tensor.js';
 import { poolStats } from '../engine/runtime.js';
 import { add } from '../engine/ops/elementwise.js';
+import { conv2d, depthwiseConv2d } from '../engine/ops/conv.js';
+import { matmul, linear } from '../engine/ops/matmul.js';
+import { maxPool2d, globalAvgPool } from '../engine/ops/pool.js';
+import { batchNorm } from '../engine/ops/batchnorm.js';
+import { softmax } from '../engine/ops/softmax.js';
+import { l2Normalize } from '../engine/ops/normalize.js';
+import { crossEntropy } from '../engine/ops/losses.js';
+import { resizeArea } from '../engine/ops/image.js';
+import { Adam } from '../engine/optim.js';
+import { FaceNet } from '../nets/facenet/index.js';
+import { loadMtcnnDetector } from '../tools/models.js';
+import { readImage } from '../tools/image.js';
+import { conv2dRef, depthwiseConv2dRef } from '../test/reference/conv.js';
+import { matmulRef, linearRef } from '../test/reference/matmul.js';
+import { maxPool2dRef, globalAvgPoolRef } from '../test/reference/pool_shape.js';
+import { batchNormEval } from '../test/reference/norm_act.js';
+import { softmaxRef, l2NormalizeRef } from '../test/reference/losses.js';
+import { resizeAreaRef } from '../test/reference/image_boxes.js';
 import { randomArray, rng } from '../test/gradcheck/harness.js';
 import { broadcastBinary } from '../test/reference/elementwise.js';
 import { maxAbsDiff } from './harness.js';
@@ -68,12 +86,143 @@ function opCase(name: string, bound: 'compute' | 'memory', shapes: number[][], o
   };
 }
 
-export function benchCases(): BenchCase[] {
-  const n = 8 * 56 * 56 * 128;
-  return [
-    opCase('add N8 56x56x128', 'memory', [[8, 56, 56, 128], [8, 56, 56, 128]], add, (a, b) => broadcastBinary(a, [n], b, [n], (x, y) => x + y).data, { bytes: 3 * n * 4 }),
-    opCase('add bias N8 56x56x128 + [128]', 'memory', [[8, 56, 56, 128], [128]], add, (a, b) => broadcastBinary(a, [n / 128, 128], b, [128], (x, y) => x + y).data, { bytes: 2 * n * 4 }),
-  ];
+const rows = (shape: number[]) => shape.slice(0, -1).reduce((a, d) => a * d, 1);
+
+/** Checks only image 0 of a batch: the CPU reference of a whole N8 conv would take seconds per case. */
+function firstImage(data: Float32Array, shape: number[]): { data: Float32Array; shape: number[] } {
+  const per = shape.slice(1).reduce((a, d) => a * d, 1);
+  return { data: data.subarray(0, per), shape: [1, ...shape.slice(1)] };
 }
 
-export { poolStats };
+function convCase(name: string, x: number[], w: number[], stride: number, pad: number, opts: { depthwise?: boolean; fused?: boolean } = {}): BenchCase {
+  const [n, h, wd, cin] = x;
+  const [kh, kw] = w;
+  const cout = opts.depthwise ? cin : w[3];
+  const ho = Math.floor((h + 2 * pad - kh) / stride) + 1;
+  const wo = Math.floor((wd + 2 * pad - kw) / stride) + 1;
+  const macs = n * ho * wo * cout * kh * kw * (opts.depthwise ? 1 : cin);
+  const outBytes = n * ho * wo * cout * 4;
+  const inBytes = x.reduce((a, d) => a * d, 1) * 4;
+  return {
+    name,
+    bound: opts.depthwise ? 'memory' : 'compute',
+    ...(opts.depthwise ? { bytes: inBytes + outBytes } : { flops: 2 * macs }),
+    setup: () => {
+      const xi = random(x);
+      const wi = random(w);
+      const bi = random([cout]);
+      let out: Tensor | null = null;
+      const p = { stride: [stride, stride] as [number, number], padding: [pad, pad] as [number, number], groups: 1 };
+      return {
+        run: () => {
+          out?.dispose();
+          out = noGrad(() => (opts.depthwise ? depthwiseConv2d(xi.t, wi.t, bi.t, p) : conv2d(xi.t, wi.t, bi.t, { ...p, activation: opts.fused ? 'relu' : 'none' })));
+        },
+        check: async () => {
+          const got = (await out!.data()) as Float32Array;
+          const x0 = firstImage(xi.data, x);
+          const ref = opts.depthwise
+            ? depthwiseConv2dRef(x0.data, x0.shape, wi.data, w, bi.data, p).data
+            : conv2dRef(x0.data, x0.shape, wi.data, w, bi.data, { ...p, activation: opts.fused ? 'relu' : 'none' }).data;
+          return maxAbsDiff(got.subarray(0, ref.length), ref);
+        },
+        dispose: () => [out, xi.t, wi.t, bi.t].forEach((t) => t?.dispose()),
+      };
+    },
+  };
+}
+
+/** Whole-net timing; correctness of nets is covered by the test suite against PyTorch. */
+function netCase(name: string, make: () => Promise<BenchSetup>): BenchCase {
+  return { name, bound: 'compute', setup: make };
+}
+
+export function benchCases(): BenchCase[] {
+  const n = 8 * 56 * 56 * 128;
+  const bnShape = [8, 56, 56, 128];
+  return [
+    opCase('matmul 1024x1024x1024', 'compute', [[1024, 1024], [1024, 1024]], (a, b) => matmul(a, b), (a, b) => matmulRef(a, [1024, 1024], b, [1024, 1024]).data, { flops: 2 * 1024 ** 3 }),
+    opCase('linear b8 1024->128 (FaceNet head)', 'compute', [[8, 1024], [1024, 128], [128]], (x, w, b) => linear(x, w, b), (x, w, b) => linearRef(x, [8, 1024], w, [1024, 128], b), { flops: 2 * 8 * 1024 * 128 }),
+    convCase('conv2d 3x3 N8 56x56 64->128', [8, 56, 56, 64], [3, 3, 64, 128], 1, 1),
+    convCase('conv2d 1x1 N8 56x56 128->128', [8, 56, 56, 128], [1, 1, 128, 128], 1, 0),
+    convCase('conv2d 3x3 s2 N8 160x160 3->32 +relu (MobileNet stem)', [8, 160, 160, 3], [3, 3, 3, 32], 2, 1, { fused: true }),
+    convCase('pnet conv1 N1 480x640 3->10', [1, 480, 640, 3], [3, 3, 3, 10], 1, 0),
+    convCase('depthwise 3x3 N8 56x56x128', [8, 56, 56, 128], [3, 3, 128], 1, 1, { depthwise: true }),
+    opCase('maxpool 3x3 s2 N8 112x112x64', 'memory', [[8, 112, 112, 64]], (x) => maxPool2d(x, { kernel: 3, stride: 2, padding: 1 }), (x) => maxPool2dRef(x, [8, 112, 112, 64], { kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: false }).data, { bytes: (8 * 112 * 112 * 64 + 8 * 56 * 56 * 64) * 4 }),
+    {
+      name: 'batchnorm+relu N8 56x56x128',
+      bound: 'memory',
+      bytes: 2 * n * 4,
+      setup: () => {
+        const x = random(bnShape);
+        const gamma = random([128]), beta = random([128]), mean = random([128]);
+        const varData = randomArray(128, rand, 0.5, 2);
+        const variance = Tensor.from(varData);
+        let out: Tensor | null = null;
+        return {
+          run: () => {
+            out?.dispose();
+            out = noGrad(() => batchNorm(x.t, gamma.t, beta.t, mean.t, variance, { training: false, activation: 'relu' }));
+          },
+          check: async () => maxAbsDiff((await out!.data()) as Float32Array, Array.from(batchNormEval(x.data, 128, gamma.data, beta.data, mean.data, varData), (v) => Math.max(0, v))),
+          dispose: () => [out, x.t, gamma.t, beta.t, mean.t, variance].forEach((t) => t?.dispose()),
+        };
+      },
+    },
+    opCase('global avgpool N8 5x5x1024', 'memory', [[8, 5, 5, 1024]], (x) => globalAvgPool(x), (x) => globalAvgPoolRef(x, [8, 5, 5, 1024]).data, { bytes: 8 * 26 * 1024 * 4 }),
+    opCase('softmax 256x1312 (LFW classifier)', 'memory', [[256, 1312]], (x) => softmax(x), (x) => softmaxRef(x, [256, 1312]), { bytes: 2 * 256 * 1312 * 4 }),
+    opCase('l2-normalise 256x128', 'memory', [[256, 128]], (x) => l2Normalize(x), (x) => l2NormalizeRef(x, [256, 128]), { bytes: 2 * 256 * 128 * 4 }),
+    opCase('add N8 56x56x128', 'memory', [bnShape, bnShape], add, (a, b) => broadcastBinary(a, [n], b, [n], (x, y) => x + y).data, { bytes: 3 * n * 4 }),
+    opCase('add bias N8 56x56x128 + [128]', 'memory', [bnShape, [128]], add, (a, b) => broadcastBinary(a, [rows(bnShape), 128], b, [128], (x, y) => x + y).data, { bytes: 2 * n * 4 }),
+    opCase('resize area 630x1200x3 -> 190x361 (pyramid level)', 'memory', [[1, 630, 1200, 3]], (x) => resizeArea(x, [190, 361]), (x) => resizeAreaRef(x, [1, 630, 1200, 3], 190, 361), { bytes: (630 * 1200 + 190 * 361) * 3 * 4 }),
+    netCase('facenet-mobilenet fwd b8', async () => {
+      const net = new FaceNet({ backbone: 'mobilenet' }).eval();
+      const x = random([8, 160, 160, 3]);
+      let out: Tensor | null = null;
+      return {
+        run: () => {
+          out?.dispose();
+          out = noGrad(() => net.embed(x.t));
+        },
+        poolPeakBytes: () => poolStats().peakBytes,
+        dispose: () => {
+          [out, x.t].forEach((t) => t?.dispose());
+          net.dispose();
+        },
+      };
+    }),
+    netCase('facenet-mobilenet train-step b8', async () => {
+      const net = new FaceNet({ backbone: 'mobilenet', numClasses: 100 });
+      const opt = new Adam(net.namedParameters(), { lr: 1e-4 });
+      const x = random([8, 160, 160, 3]);
+      const labels = Tensor.from(Array.from({ length: 8 }, (_, i) => i), [8], 'i32');
+      return {
+        run: () =>
+          tidy(() => {
+            const out = net.forward(x.t, { dropoutSeed: 1 });
+            crossEntropy(out.logits!, labels).backward();
+            opt.step();
+            opt.zeroGrad();
+          }),
+        poolPeakBytes: () => poolStats().peakBytes,
+        dispose: () => {
+          x.t.dispose();
+          labels.dispose();
+          opt.dispose();
+          net.dispose();
+        },
+      };
+    }),
+    netCase('mtcnn detect multiface', async () => {
+      const detector = await loadMtcnnDetector();
+      const img = await readImage(new URL('../examples/multiface.jpg', import.meta.url).pathname);
+      return {
+        run: async () => {
+          await detector.detect(img);
+        },
+        poolPeakBytes: () => poolStats().peakBytes,
+        dispose: () => undefined,
+      };
+    }),
+  ];
+}
