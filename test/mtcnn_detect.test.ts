@@ -22,7 +22,7 @@ beforeAll(async () => {
 });
 
 describe('MTCNN detection matches facenet-pytorch', () => {
-  it.each(reference.images.map((im: any) => [im.image.split('/')[1], im]))('%s', async (name, im: any) => {
+  it.each(reference.images.map((im: any) => [im.image.split('/')[1], im] as [string, any]))('%s', async (name: string, im: any) => {
     const img = await readImage(data(`portraits/${name}.jpg`));
     expect([img.width, img.height]).toEqual([im.width, im.height]);
     const faces = await detector.detect(img);
