@@ -22,7 +22,8 @@ beforeAll(async () => {
 });
 
 describe('MTCNN detection matches facenet-pytorch', () => {
-  it.each(reference.images.map((im: any) => [im.image.split('/')[1], im] as [string, any]))('%s', async (name: string, im: any) => {
+  const portraits: [string, any][] = reference.images.map((im: any) => [im.image.split('/')[1], im]);
+  it.each(portraits)('%s', async (name, im) => {
     const img = await readImage(data(`portraits/${name}.jpg`));
     expect([img.width, img.height]).toEqual([im.width, im.height]);
     const faces = await detector.detect(img);
