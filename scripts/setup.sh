@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -d node_modules/webgpu ] || [ package.json -nt node_modules/.package-lock.json ]; then
-  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+  # `npm install` rather than `npm ci`: npm 11 writes lock files that its own
+  # `npm ci` rejects (rollup's optional platform packages); install still
+  # follows the lock file's versions.
+  npm install --no-audit --no-fund
 fi
 
 probe() { node scripts/probe-adapter.mjs >/dev/null 2>&1; }

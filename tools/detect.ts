@@ -11,6 +11,9 @@ import { expandImagePaths } from './files.js';
 import { progressBar } from './progress.js';
 import { loadMtcnnDetector, DEFAULT_MTCNN_DIR } from './models.js';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, type Face } from '../nets/mtcnn/detector.js';
+import { alignFaces, type AlignTemplate } from '../nets/align.js';
+import { normalizeImage, packRgba } from '../engine/ops/image.js';
+import { noGradAsync, tidyAsync } from '../engine/tensor.js';
 
 const HELP = `usage: npm run detect -- [options] <image or folder>...
 
@@ -25,6 +28,13 @@ options:
   --thresholds a,b,c   P-Net, R-Net, O-Net face probability thresholds (default ${DEFAULT_DETECT_OPTIONS.thresholds.join(',')})
   --factor F           image pyramid scale step, 0 < F < 1 (default ${DEFAULT_DETECT_OPTIONS.factor})
   --out DIR            write each image with boxes and landmarks drawn (PNG)
+  --align DIR          write each face aligned on its five landmarks (PNG,
+                       <image>_<k>.png, k in score order)
+  --align-template T   facenet160 (default: square crop, arcface template
+                       scaled to --align-size) or arcface112 (the 112x112
+                       five-point template common in face recognition)
+  --align-size N       side of the aligned crop (default 160; 112 for arcface112)
+  --margin N           pixels of margin around the template (facenet160; default 0)
   --weights DIR        folder with pnet/rnet/onet.safetensors (default: the bundled ones)
   -h, --help           this text
 
@@ -35,6 +45,10 @@ bad options.`;
 export interface DetectCliOptions extends DetectOptions {
   json: boolean;
   out?: string;
+  align?: string;
+  alignTemplate: AlignTemplate;
+  alignSize?: number;
+  margin: number;
   weights: string;
   paths: string[];
 }
@@ -49,6 +63,10 @@ export function parseDetectArgs(argv: string[]): DetectCliOptions | 'help' {
       thresholds: { type: 'string' },
       factor: { type: 'string' },
       out: { type: 'string' },
+      align: { type: 'string' },
+      'align-template': { type: 'string' },
+      'align-size': { type: 'string' },
+      margin: { type: 'string' },
       weights: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -63,6 +81,9 @@ export function parseDetectArgs(argv: string[]): DetectCliOptions | 'help' {
   const opts: DetectCliOptions = {
     json: values.json ?? false,
     out: values.out,
+    align: values.align,
+    alignTemplate: 'facenet160',
+    margin: 0,
     weights: values.weights ?? DEFAULT_MTCNN_DIR,
     paths: positionals,
   };
@@ -70,6 +91,13 @@ export function parseDetectArgs(argv: string[]): DetectCliOptions | 'help' {
   if (minFace !== undefined) opts.minFaceSize = minFace;
   const factor = num('factor', values.factor, (x) => x > 0 && x < 1, 'between 0 and 1');
   if (factor !== undefined) opts.factor = factor;
+  const template = values['align-template'];
+  if (template !== undefined) {
+    if (template !== 'facenet160' && template !== 'arcface112') throw new Error(`--align-template ${template}: must be facenet160 or arcface112`);
+    opts.alignTemplate = template;
+  }
+  opts.alignSize = num('align-size', values['align-size'], (x) => Number.isInteger(x) && x >= 16 && x <= 1024, 'an integer from 16 to 1024');
+  opts.margin = num('margin', values.margin, (x) => x >= 0, 'a number of pixels >= 0') ?? 0;
   if (values.thresholds !== undefined) {
     const t = values.thresholds.split(',').map(Number);
     if (t.length !== 3 || t.some((x) => !(x >= 0 && x <= 1))) throw new Error(`--thresholds ${values.thresholds}: must be three probabilities a,b,c`);
@@ -83,6 +111,27 @@ const round = (v: number) => Math.round(v * 1000) / 1000;
 
 export function faceToJson(f: Face) {
   return { box: f.box.map(round), score: round(f.score * 1e3) / 1e3, landmarks: f.landmarks.map(([x, y]) => [round(x), round(y)]) };
+}
+
+/** Aligned crops of the faces as RGBA images (warped on the GPU, read back once). */
+export async function alignedCrops(img: RgbaImage, faces: Face[], opts: { template: AlignTemplate; size?: number; margin: number }): Promise<RgbaImage[]> {
+  if (faces.length === 0) return [];
+  const size = opts.size ?? (opts.template === 'arcface112' ? 112 : 160);
+  const floats = await tidyAsync(() =>
+    noGradAsync(async () => {
+      const pixels = normalizeImage(packRgba(img.data, img.width, img.height), { mean: 0, scale: 1 });
+      return (await alignFaces(pixels, faces, { template: opts.template, size, margin: opts.margin }).data()) as Float32Array;
+    }),
+  );
+  const per = size * size * 3;
+  return faces.map((_, k) => {
+    const data = new Uint8Array(size * size * 4);
+    for (let p = 0; p < size * size; p++) {
+      for (let c = 0; c < 3; c++) data[p * 4 + c] = Math.max(0, Math.min(255, Math.round(floats[k * per + p * 3 + c])));
+      data[p * 4 + 3] = 255;
+    }
+    return { width: size, height: size, data };
+  });
 }
 
 /** Draws boxes, landmarks and scores onto a copy of the image. */
@@ -107,6 +156,7 @@ export async function runDetect(opts: DetectCliOptions): Promise<number> {
     return 1;
   }
   if (opts.out) mkdirSync(opts.out, { recursive: true });
+  if (opts.align) mkdirSync(opts.align, { recursive: true });
   await init();
   const detector = await loadMtcnnDetector(opts.weights);
   const bar = fromFolder || files.length > 1 ? progressBar(files.length, 'detect') : null;
@@ -128,6 +178,12 @@ export async function runDetect(opts: DetectCliOptions): Promise<number> {
       if (opts.out) {
         const name = basename(file, extname(file)) + '.png';
         await writePngAtomic(join(opts.out, name), annotate(img, faces), img.width, img.height);
+      }
+      if (opts.align) {
+        const crops = await alignedCrops(img, faces, { template: opts.alignTemplate, size: opts.alignSize, margin: opts.margin });
+        for (const [k, crop] of crops.entries()) {
+          await writePngAtomic(join(opts.align, `${basename(file, extname(file))}_${k}.png`), crop.data, crop.width, crop.height);
+        }
       }
     } catch (e) {
       failures++;
