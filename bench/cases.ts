@@ -33,6 +33,7 @@ export interface BenchResult {
   peakFraction: number | null;
   maxAbsErr: number | null;
   poolPeakBytes: number | null;
+  stages?: Record<string, number>;
   peerMs?: Record<string, number>;
 }
 
@@ -42,6 +43,8 @@ export interface BenchSetup {
   check?: () => Promise<number>;
   inner?: number;
   poolPeakBytes?: () => number;
+  /** Median ms per stage, for cases that report a breakdown. */
+  stages?: () => Record<string, number>;
   dispose: () => void;
 }
 
@@ -213,16 +216,21 @@ export function benchCases(): BenchCase[] {
         },
       };
     }),
-    netCase('mtcnn detect multiface', async () => {
-      const detector = await loadMtcnnDetector();
-      const img = await readImage(new URL('../examples/multiface.jpg', import.meta.url).pathname);
-      return {
-        run: async () => {
-          await detector.detect(img);
-        },
-        poolPeakBytes: () => poolStats().peakBytes,
-        dispose: () => undefined,
-      };
-    }),
+    ...[['multiface', '../examples/multiface.jpg'], ...['kate_siegel', 'paul_rudd'].map((n) => [n, `../test/data/portraits/${n}.jpg`])].map(([label, file]) =>
+      netCase(`mtcnn detect ${label}`, async () => {
+        const detector = await loadMtcnnDetector();
+        const img = await readImage(new URL(file, import.meta.url).pathname);
+        const stages: Record<string, number[]> = {};
+        return {
+          run: async () => {
+            await detector.detect(img);
+            for (const [k, v] of Object.entries(detector.lastTimings!)) (stages[k] ??= []).push(v);
+          },
+          stages: () => Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, [...v].sort((a, b) => a - b)[v.length >> 1]])),
+          poolPeakBytes: () => poolStats().peakBytes,
+          dispose: () => undefined,
+        };
+      }),
+    ),
   ];
 }

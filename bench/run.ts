@@ -44,7 +44,8 @@ for (const c of benchCases()) {
     const gflops = c.flops ? c.flops / (t.medianMs * 1e6) : null;
     const gbps = c.bytes ? c.bytes / (t.medianMs * 1e6) : null;
     const peakFraction = c.bound === 'compute' && gflops !== null ? gflops / peaks.fmaGflops : c.bound === 'memory' && gbps !== null ? gbps / peaks.copyGbps : null;
-    const r: BenchResult = { name: c.name, ms: t.medianMs, gflops, gbps, peakFraction, maxAbsErr, poolPeakBytes: setup.poolPeakBytes?.() ?? null };
+    const stages = setup.stages?.();
+    const r: BenchResult = { name: c.name, ms: t.medianMs, gflops, gbps, peakFraction, maxAbsErr, poolPeakBytes: setup.poolPeakBytes?.() ?? null, ...(stages ? { stages } : {}) };
     results.push(r);
     console.log(
       `${c.name.padEnd(40)} ${t.medianMs.toFixed(3).padStart(9)} ms ` +
@@ -52,6 +53,7 @@ for (const c of benchCases()) {
         `${peakFraction !== null ? ' ' + (100 * peakFraction).toFixed(0).padStart(4) + '% of peak' : ''}` +
         `${maxAbsErr !== null ? '  err ' + maxAbsErr.toExponential(1) : ''}`,
     );
+    if (stages) console.log(`${''.padEnd(42)}${Object.entries(stages).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')} ms`);
   } finally {
     setup.dispose();
   }

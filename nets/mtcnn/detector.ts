@@ -83,9 +83,28 @@ function columns(x: Tensor, from: number, n: number): Tensor {
   return slice(x, [0, from], [x.shape[0], n]);
 }
 
+/**
+ * Wall time of each stage of the last detect() call, in ms. Each boundary is
+ * a readback, so the GPU work of a stage is finished when its clock stops.
+ */
+export interface StageTimings {
+  /** Upload, pyramid resizes, P-Net, candidate boxes. */
+  pyramidPnet: number;
+  /** The three NMS passes and their box bookkeeping. */
+  nms: number;
+  /** Crops + R-Net + threshold. */
+  rnet: number;
+  /** Crops + O-Net + threshold + landmarks. */
+  onet: number;
+  /** Reading the final rows back. */
+  transfer: number;
+  total: number;
+}
+
 export class MtcnnDetector {
   /** Counts of the last detect() call, per stage (for tests and diagnostics). */
   lastCounts: StageCounts | null = null;
+  lastTimings: StageTimings | null = null;
 
   constructor(readonly pnet: PNet, readonly rnet: RNet, readonly onet: ONet) {
     for (const net of [pnet, rnet, onet]) net.eval();
@@ -104,6 +123,16 @@ export class MtcnnDetector {
 
   private async run(image: RgbaPixels, opts: Required<DetectOptions>): Promise<Face[]> {
     const { width: W, height: H } = image;
+    const t: StageTimings = { pyramidPnet: 0, nms: 0, rnet: 0, onet: 0, transfer: 0, total: 0 };
+    this.lastTimings = t;
+    const start = performance.now();
+    let mark = start;
+    const lap = (stage: Exclude<keyof StageTimings, 'total'>) => {
+      const now = performance.now();
+      t[stage] += now - mark;
+      t.total = now - start;
+      mark = now;
+    };
     // 0..255 floats: the pyramid and crops resize these, normalising after, as the reference does.
     const img = normalizeImage(packRgba(image.data, W, H), { mean: 0, scale: 1 });
     const counts: StageCounts = { pnetCandidates: 0, afterScaleNms: 0, afterCrossScaleNms: 0, rnetPassed: 0, afterRnetNms: 0, onetPassed: 0, final: 0 };
@@ -127,6 +156,7 @@ export class MtcnnDetector {
       for (let j = 0; j < k; j++) groups.push(i);
     }
     counts.pnetCandidates = groups.length;
+    lap('pyramidPnet');
     if (groups.length === 0) return [];
     let boxes = concat(perLevel, 0);
     const scaleNms = batchedNms(columns(boxes, 0, 4), columns(boxes, 4, 1).reshapeView([boxes.shape[0]]), Tensor.from(groups, [groups.length], 'i32'), 0.5);
@@ -134,6 +164,7 @@ export class MtcnnDetector {
     counts.afterScaleNms = boxes.shape[0];
     boxes = await this.keep(boxes, nms(columns(boxes, 0, 4), columns(boxes, 4, 1).reshapeView([boxes.shape[0]]), 0.7));
     counts.afterCrossScaleNms = boxes.shape[0];
+    lap('nms');
     applyBoxDeltas(boxes, columns(boxes, 5, 4));
     squareBoxes(boxes);
 
@@ -143,9 +174,11 @@ export class MtcnnDetector {
     let rows = concat([columns(boxes, 0, 4), columns(r.prob, 1, 1), r.reg], 1);
     rows = await this.passing(rows, opts.thresholds[1]);
     counts.rnetPassed = rows.shape[0];
+    lap('rnet');
     if (rows.shape[0] === 0) return [];
     rows = await this.keep(rows, nms(columns(rows, 0, 4), columns(rows, 4, 1).reshapeView([rows.shape[0]]), 0.7));
     counts.afterRnetNms = rows.shape[0];
+    lap('nms');
     applyBoxDeltas(rows, columns(rows, 5, 4), { plusOne: true });
     squareBoxes(rows);
 
@@ -155,13 +188,16 @@ export class MtcnnDetector {
     let final = concat([columns(rows, 0, 4), columns(o.prob, 1, 1), o.reg, o.landmarks!], 1);
     final = await this.passing(final, opts.thresholds[2]);
     counts.onetPassed = final.shape[0];
+    lap('onet');
     if (final.shape[0] === 0) return [];
     landmarksToPoints(final, 9);
     applyBoxDeltas(final, columns(final, 5, 4), { plusOne: true });
     final = await this.keep(final, nms(columns(final, 0, 4), columns(final, 4, 1).reshapeView([final.shape[0]]), 0.7, 'min', { plusOne: true }));
     counts.final = final.shape[0];
+    lap('nms');
 
     const host = (await final.data()) as Float32Array;
+    lap('transfer');
     const faces: Face[] = [];
     for (let i = 0; i < final.shape[0]; i++) {
       const v = host.subarray(i * 19, (i + 1) * 19);
