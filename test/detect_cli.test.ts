@@ -1,7 +1,8 @@
 // The detect command as a user runs it: output format, exit codes, bad files.
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, copyFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, copyFileSync, readdirSync, readFileSync } from 'node:fs';
+import { PNG } from 'pngjs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -27,7 +28,8 @@ describe('npm run detect', () => {
     writeFileSync(join(dir, 'b_truncated.jpg'), new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 16]));
     writeFileSync(join(dir, 'c_really_a_gif.png'), Buffer.from('GIF89a\x01\x00\x01\x00'));
     const out = join(dir, 'out');
-    const r = run(['--json', '--out', out, dir]);
+    const aligned = join(dir, 'aligned');
+    const r = run(['--json', '--out', out, '--align', aligned, '--align-template', 'arcface112', dir]);
     expect(r.status).toBe(1);
     const lines = r.stdout.trim().split('\n');
     expect(lines.length).toBe(1);
@@ -43,5 +45,9 @@ describe('npm run detect', () => {
     expect(r.stderr).toMatch(/b_truncated\.jpg/);
     expect(r.stderr).toMatch(/c_really_a_gif\.png.*GIF/);
     expect(readdirSync(out)).toEqual(['a_multiface.png']);
+    const crops = readdirSync(aligned).sort();
+    expect(crops).toEqual([0, 1, 2, 3, 4, 5].map((k) => `a_multiface_${k}.png`));
+    const crop = PNG.sync.read(readFileSync(join(aligned, crops[0])));
+    expect([crop.width, crop.height]).toEqual([112, 112]);
   });
 });
