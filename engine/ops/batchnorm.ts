@@ -7,7 +7,7 @@
 import { Tensor, record, shapeStr, isGradEnabled } from '../tensor.js';
 import { kernel, dispatch, grid1d } from '../kernel.js';
 import { runtime } from '../runtime.js';
-import { columnSum } from './elementwise.js';
+import { columnSum, rowChunks } from './elementwise.js';
 
 export type FusedActivation = 'none' | 'relu' | 'relu6';
 
@@ -53,17 +53,6 @@ function layoutOf(x: Tensor): ChannelLayout {
     elems: x.size / lanes,
     file: lanes === 4 ? 'batchnorm_vec4.wgsl' : 'batchnorm_f32.wgsl',
   };
-}
-
-/**
- * Splits `rows` into chunks for a two-stage column reduction over `cols`
- * threads per chunk: enough chunks to keep ~16K threads busy, each summing at
- * least 16 rows (the policy of columnSum).
- */
-function rowChunks(rows: number, cols: number): { chunks: number; rowsPerChunk: number } {
-  const wanted = Math.max(1, Math.min(Math.ceil(rows / 16), Math.ceil(16384 / cols)));
-  const rowsPerChunk = Math.ceil(rows / wanted);
-  return { chunks: Math.ceil(rows / rowsPerChunk), rowsPerChunk };
 }
 
 function checkArguments(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, opts: BatchNormOptions): void {

@@ -81,15 +81,22 @@ export function scale(x: Tensor, alpha: number, beta = 0): Tensor {
 
 // ---- reductions ------------------------------------------------------------
 
+/**
+ * How a [rows, cols] reduction over rows is split into parallel chunks:
+ * enough chunks to keep every lane busy (~16k threads), each summing >= 16 rows.
+ */
+export function rowChunks(rows: number, cols: number): { chunks: number; rowsPerChunk: number } {
+  const wanted = Math.max(1, Math.min(Math.ceil(rows / 16), Math.ceil(16384 / cols)));
+  const rowsPerChunk = Math.ceil(rows / wanted);
+  return { chunks: Math.ceil(rows / rowsPerChunk), rowsPerChunk };
+}
+
 /** Sums x viewed as [rows, cols] over its rows: column sums, [cols]. */
 export function columnSum(x: Tensor, rows: number, cols: number): Tensor {
   let cur = x;
   let r = rows;
   for (;;) {
-    // Enough parallel chunks to keep every lane busy, each summing >= 16 rows.
-    const chunks = Math.max(1, Math.min(Math.ceil(r / 16), Math.ceil(16384 / cols)));
-    const perChunk = Math.ceil(r / chunks);
-    const realChunks = Math.ceil(r / perChunk);
+    const { chunks: realChunks, rowsPerChunk: perChunk } = rowChunks(r, cols);
     const out = Tensor.empty(realChunks === 1 ? [cols] : [realChunks, cols]);
     dispatch(kernel('reduce.wgsl', 'column_sum'), { x: cur, partial: out, rows: r, cols, rows_per_chunk: perChunk, chunks: realChunks }, grid1d(cols * realChunks, 256));
     if (cur !== x) cur.dispose();
