@@ -107,10 +107,9 @@ export function parseDetectArgs(argv: string[]): DetectCliOptions | 'help' {
   return opts;
 }
 
-const round = (v: number) => Math.round(v * 1000) / 1000;
-
+/** The JSON form of a face: boxes and landmarks in pixels, unrounded (float32 values as computed). */
 export function faceToJson(f: Face) {
-  return { box: f.box.map(round), score: round(f.score * 1e3) / 1e3, landmarks: f.landmarks.map(([x, y]) => [round(x), round(y)]) };
+  return { box: f.box, score: f.score, landmarks: f.landmarks };
 }
 
 /** Aligned crops of the faces as RGBA images (warped on the GPU, read back once). */
