@@ -19,6 +19,8 @@ export interface PoolStats {
   allocations: number;
   /** Requests served from a free list. */
   reuseHits: number;
+  /** Idle buffers destroyed, oldest first, to keep the free lists under maxFreeBytes. */
+  evictions: number;
   /** All requests. */
   requests: number;
 }
@@ -35,9 +37,22 @@ export function sizeClass(bytes: number): number {
 
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
-  private stats: PoolStats = { liveBytes: 0, peakBytes: 0, freeBytes: 0, allocations: 0, reuseHits: 0, requests: 0 };
+  /** Every idle buffer in release order, so eviction takes the longest-idle first. */
+  private idle = new Set<GPUBuffer>();
+  private stats: PoolStats = { liveBytes: 0, peakBytes: 0, freeBytes: 0, allocations: 0, reuseHits: 0, requests: 0, evictions: 0 };
 
-  constructor(private device: GPUDevice, private maxBufferSize: number) {}
+  /**
+   * @param destroyLater destroys a buffer once the work already recorded has
+   *   been submitted (a pending dispatch may still read it).
+   * @param maxFreeBytes cap on idle pooled memory: a long-running process that
+   *   once saw a huge image keeps at most this much for later reuse.
+   */
+  constructor(
+    private device: GPUDevice,
+    private maxBufferSize: number,
+    private destroyLater: (buf: GPUBuffer) => void = (b) => b.destroy(),
+    public maxFreeBytes = 512 * 2 ** 20,
+  ) {}
 
   acquire(bytes: number): GPUBuffer {
     const size = sizeClass(bytes);
@@ -48,6 +63,7 @@ export class BufferPool {
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) {
+      this.idle.delete(buf);
       this.stats.reuseHits++;
       this.stats.freeBytes -= size;
     } else {
@@ -66,12 +82,23 @@ export class BufferPool {
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
     list.push(buf);
+    this.idle.add(buf);
+    for (const old of this.idle) {
+      if (this.stats.freeBytes <= this.maxFreeBytes) break;
+      this.idle.delete(old);
+      const l = this.free.get(old.size)!;
+      l.splice(l.indexOf(old), 1);
+      this.stats.freeBytes -= old.size;
+      this.stats.evictions++;
+      this.destroyLater(old);
+    }
   }
 
   /** Destroys every free buffer (live ones stay). */
   trim(): void {
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();
+    this.idle.clear();
     this.stats.freeBytes = 0;
   }
 

@@ -30,12 +30,13 @@ export async function init(opts: DeviceOptions = {}): Promise<Runtime> {
     const ctx = await acquireDevice(opts);
     const info = ctx.info as GPUAdapterInfo & { isFallbackAdapter?: boolean; subgroupMinSize?: number };
     const software = info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|warp/i.test(adapterDescription(ctx)) || !!info.isFallbackAdapter;
+    const recorder = new Recorder(ctx.device, ctx.limits.minUniformBufferOffsetAlignment);
     const rt: Runtime = {
       ctx,
       device: ctx.device,
       limits: ctx.limits,
-      pool: new BufferPool(ctx.device, ctx.limits.maxBufferSize),
-      recorder: new Recorder(ctx.device, ctx.limits.minUniformBufferOffsetAlignment),
+      pool: new BufferPool(ctx.device, ctx.limits.maxBufferSize, (buf) => recorder.afterSubmit(() => buf.destroy())),
+      recorder,
       family: software ? 'software' : 'gpu',
       hasSubgroups: ctx.features.has('subgroups'),
       subgroupSize: info.subgroupMinSize ?? 0,

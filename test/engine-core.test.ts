@@ -91,6 +91,33 @@ describe('buffer pool', () => {
   });
 });
 
+describe('buffer pool cap', () => {
+  it('keeps at most maxFreeBytes idle, evicting the longest-idle buffers after the next submit', async () => {
+    const pool = runtime().pool;
+    const cap = pool.maxFreeBytes;
+    pool.trim();
+    pool.maxFreeBytes = 3 * 4096;
+    try {
+      const ts = Array.from({ length: 6 }, () => Tensor.empty([1024]));
+      const before = poolStats().evictions;
+      ts.forEach((t) => t.dispose());
+      const s = poolStats();
+      expect(s.freeBytes).toBeLessThanOrEqual(3 * 4096);
+      expect(s.evictions - before).toBe(3);
+      // The most recently released buffers are the ones kept: reusing three allocates nothing.
+      const allocs = s.allocations;
+      const again = Array.from({ length: 3 }, () => Tensor.empty([1024]));
+      expect(poolStats().allocations).toBe(allocs);
+      again.forEach((t) => t.dispose());
+      // Work recorded after an eviction still runs: the buffer dies only after the submit.
+      const x = Tensor.from([1, 2, 3]);
+      expect(Array.from(await scale(x, 2).data())).toEqual([2, 4, 6]);
+    } finally {
+      pool.maxFreeBytes = cap;
+    }
+  });
+});
+
 describe('kernels', () => {
   it('surfaces WGSL compile errors with the shader file and line', async () => {
     await expect(compileCheck('test_broken.wgsl')).rejects.toThrow(/shaders\/test_broken\.wgsl:6:/);
