@@ -5,14 +5,13 @@
 // plot. With --json the last line of stdout is
 //   {"accuracy": a, "std": s, "threshold": t, "pairs": n}
 import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { init, shutdown } from '../engine/runtime.js';
-import { loadSafetensors } from '../engine/io.js';
-import { FaceNet, embedCached, parseFacenetMetadata, type FaceNetFileInfo } from '../nets/facenet/index.js';
+import { embedCached, type FaceNetFileInfo } from '../nets/facenet/index.js';
+import { loadFacenetModel } from '../tools/facenet-model.js';
 import { progressBar } from '../tools/progress.js';
 import { parseArgs, formatOptions, type OptionSpecs } from './lib/args.js';
-import { latestCheckpoint } from './lib/checkpoint.js';
 import { ImageCache } from './lib/image-cache.js';
 import { loadPairSet, verifyPairs } from './lib/lfw-pairs.js';
 import { writeLineChart } from './lib/charts.js';
@@ -20,23 +19,6 @@ import { cacheSizeFor, DEFAULTS } from './facenet.js';
 import type { VerificationResult } from './lib/verification.js';
 
 /** A weights file, or a training run folder (its latest checkpoint's model). */
-export function resolveModelPath(path: string): string {
-  if (path.endsWith('.safetensors')) return path;
-  const dir = latestCheckpoint(path);
-  if (!dir) throw new Error(`${path}: neither a .safetensors file nor a training run folder with a latest.json`);
-  return join(dir, 'model.safetensors');
-}
-
-/** Builds a FaceNet from an engine weights file (as train:facenet writes them). */
-export async function loadFacenet(path: string): Promise<{ model: FaceNet; info: FaceNetFileInfo }> {
-  const file = await loadSafetensors(path);
-  const info = parseFacenetMetadata(file.metadata, path);
-  const model = new FaceNet(info.config);
-  model.loadStateDict(file.tensors, { source: path });
-  model.eval();
-  return { model, info };
-}
-
 export interface EvalOptions {
   data: string;
   pairs: string;
@@ -49,8 +31,8 @@ export interface EvalOptions {
 }
 
 export async function evaluateLfw(o: EvalOptions): Promise<{ result: VerificationResult; modelPath: string; info: FaceNetFileInfo }> {
-  const modelPath = resolveModelPath(o.model);
-  const { model, info } = await loadFacenet(modelPath);
+  // A .safetensors file or a training run folder (its latest checkpoint).
+  const { path: modelPath, net: model, info } = await loadFacenetModel(o.model);
   const set = loadPairSet(o.pairs, o.data, o.folds ?? 10);
   const size = cacheSizeFor(info.inputSize);
   const bar = o.verbose ? progressBar(set.images.length, 'decoding images') : null;
