@@ -13,6 +13,14 @@
 //   wider    WIDER FACE `wider_face_*_bbx_gt.txt`: image path, face count,
 //            then `x y w h blur expression illumination invalid occlusion
 //            pose` per face (a count of 0 is followed by one dummy line).
+//   celeba   CelebA in-the-wild `list_bbox_celeba.txt` (`image_id x_1 y_1
+//            width height`) with, when present beside it,
+//            `list_landmarks_celeba.txt` (`image_id lefteye_x lefteye_y ...
+//            rightmouth_y`, five points); both start with a count line and
+//            a header line. Images in `img_celeba/` (or `images/`).
+//   mtfl     MTFL lists (`training.txt`, `testing.txt`, or this project's
+//            `train_subset.txt` / `test_aflw.txt`): `path x1..x5 y1..y5`,
+//            five points per image, paths relative to the list's folder.
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
@@ -36,8 +44,12 @@ export interface AnnotatedImage {
   faces: AnnotatedFace[];
 }
 
+/** The detection benchmarks (what `eval:detect` takes). */
 export const ANNOTATION_FORMATS = ['caltech', 'dlib', 'wider'] as const;
 export type AnnotationFormat = (typeof ANNOTATION_FORMATS)[number];
+/** Every format the loaders read: the benchmarks plus the training sets CelebA and MTFL. */
+export const ALL_ANNOTATION_FORMATS = [...ANNOTATION_FORMATS, 'celeba', 'mtfl'] as const;
+export type AnyAnnotationFormat = (typeof ALL_ANNOTATION_FORMATS)[number];
 
 export class AnnotationError extends Error {
   constructor(file: string, line: number | null, problem: string) {
@@ -245,6 +257,101 @@ export function loadWider(file: string, imagesDir?: string): AnnotatedImage[] {
 }
 
 // ---------------------------------------------------------------------------
+// CelebA
+
+/** Reads CelebA's two header lines (count, column names); returns the data lines with their 1-based numbers. */
+function celebaRows(text: string, file: string, columns: string[]): { line: number; fields: string[] }[] {
+  const all = lines(text);
+  while (all.length > 0 && all[all.length - 1].trim() === '') all.pop();
+  const countLine = all[0]?.trim() ?? '';
+  if (!/^\d+$/.test(countLine)) throw new AnnotationError(file, 1, `"${countLine}" is not the image count CelebA lists start with`);
+  const header = all[1]?.trim().split(/\s+/) ?? [];
+  const named = header[0] === 'image_id' ? header.slice(1) : header;
+  if (named.join(' ') !== columns.join(' ')) {
+    throw new AnnotationError(file, 2, `header "${all[1]?.trim() ?? ''}" is not "${columns.join(' ')}"`);
+  }
+  const rows: { line: number; fields: string[] }[] = [];
+  for (let i = 2; i < all.length; i++) {
+    const fields = all[i].trim().split(/\s+/);
+    if (fields[0] === '') continue;
+    if (fields.length !== columns.length + 1) {
+      throw new AnnotationError(file, i + 1, `${fields.length} fields instead of ${columns.length + 1} (expected: image_id ${columns.join(' ')})`);
+    }
+    rows.push({ line: i + 1, fields });
+  }
+  if (rows.length !== Number(countLine)) throw new AnnotationError(file, 1, `says ${countLine} images but lists ${rows.length}`);
+  return rows;
+}
+
+const CELEBA_BOX = ['x_1', 'y_1', 'width', 'height'];
+const CELEBA_POINTS = ['lefteye_x', 'lefteye_y', 'righteye_x', 'righteye_y', 'nose_x', 'nose_y', 'leftmouth_x', 'leftmouth_y', 'rightmouth_x', 'rightmouth_y'];
+
+/**
+ * CelebA boxes (one face per image) and, when given, the in-the-wild
+ * landmarks (five points, matched by image id). Not the `_align_` lists:
+ * those are for the aligned 178x218 crops.
+ */
+export function parseCelebA(bboxText: string, bboxFile: string, imagesDir: string, landmarks?: { text: string; file: string }): AnnotatedImage[] {
+  const points = new Map<string, Point[]>();
+  if (landmarks) {
+    for (const { line, fields } of celebaRows(landmarks.text, landmarks.file, CELEBA_POINTS)) {
+      const v = numbers(fields.slice(1));
+      if (!v) throw new AnnotationError(landmarks.file, line, `not a number among the coordinates "${fields.slice(1).join(' ')}"`);
+      if (points.has(fields[0])) throw new AnnotationError(landmarks.file, line, `${fields[0]} is listed twice`);
+      points.set(fields[0], [0, 2, 4, 6, 8].map((k) => [v[k], v[k + 1]] as Point));
+    }
+  }
+  const images: AnnotatedImage[] = [];
+  for (const { line, fields } of celebaRows(bboxText, bboxFile, CELEBA_BOX)) {
+    const v = numbers(fields.slice(1));
+    if (!v) throw new AnnotationError(bboxFile, line, `not a number among "${fields.slice(1).join(' ')}" (expected: x_1 y_1 width height)`);
+    const [x, y, w, h] = v;
+    if (w < 0 || h < 0) throw new AnnotationError(bboxFile, line, `negative box size (width ${w}, height ${h})`);
+    const face: AnnotatedFace = { box: [x, y, x + w, y + h] };
+    if (w === 0 || h === 0) face.ignore = true;
+    const p = points.get(fields[0]);
+    if (p) face.points = p;
+    images.push({ image: join(imagesDir, fields[0]), faces: [face] });
+  }
+  return images;
+}
+
+/** `list_bbox_celeba.txt` and, beside it, `list_landmarks_celeba.txt` when present. */
+export function loadCelebA(bboxFile: string, imagesDir?: string): AnnotatedImage[] {
+  const here = dirname(bboxFile);
+  const dir =
+    imagesDir ??
+    [join(here, 'img_celeba'), join(here, '..', 'img_celeba'), join(here, 'images')].find((d) => isDirectory(d)) ??
+    join(here, 'img_celeba');
+  const lmFile = join(here, 'list_landmarks_celeba.txt');
+  const landmarks = existsSync(lmFile) ? { text: readText(lmFile), file: lmFile } : undefined;
+  return parseCelebA(readText(bboxFile), bboxFile, dir, landmarks);
+}
+
+// ---------------------------------------------------------------------------
+// MTFL
+
+/** `path x1 x2 x3 x4 x5 y1 y2 y3 y4 y5` (eyes, nose, mouth corners); extra trailing fields (MTFL's attributes) are ignored. */
+export function parseMtfl(text: string, file: string, imagesDir: string): AnnotatedImage[] {
+  const images: AnnotatedImage[] = [];
+  lines(text).forEach((raw, i) => {
+    const fields = raw.trim().split(/\s+/);
+    if (fields[0] === '') return;
+    if (fields.length < 11) throw new AnnotationError(file, i + 1, `${fields.length} fields instead of 11 (expected: path x1..x5 y1..y5)`);
+    const v = numbers(fields.slice(1, 11));
+    if (!v) throw new AnnotationError(file, i + 1, `not a number among the coordinates "${fields.slice(1, 11).join(' ')}"`);
+    const points: Point[] = [0, 1, 2, 3, 4].map((k) => [v[k], v[k + 5]]);
+    images.push({ image: join(imagesDir, fields[0].replace(/\\/g, '/')), faces: [{ points }] });
+  });
+  if (images.length === 0) throw new AnnotationError(file, null, 'no images listed');
+  return images;
+}
+
+export function loadMtfl(file: string, imagesDir?: string): AnnotatedImage[] {
+  return parseMtfl(readText(file), file, imagesDir ?? dirname(file));
+}
+
+// ---------------------------------------------------------------------------
 // Finding and loading
 
 function isDirectory(p: string): boolean {
@@ -269,9 +376,10 @@ function readText(file: string): string {
 /**
  * The annotation file a path stands for: a file is itself; a folder is
  * searched for the format's usual file name (caltech: its one ground-truth
- * .txt; dlib: testing.xml; wider: the validation split's gt file).
+ * .txt; dlib: testing.xml; wider: the validation split's gt file; celeba:
+ * list_bbox_celeba.txt; mtfl: the training list, else the test list).
  */
-export function findAnnotationFile(path: string, format: AnnotationFormat): string {
+export function findAnnotationFile(path: string, format: AnyAnnotationFormat): string {
   if (!existsSync(path)) throw new AnnotationError(path, null, 'no such file or folder');
   if (!isDirectory(path)) return path;
   const names = readdirSync(path).sort();
@@ -290,6 +398,15 @@ export function findAnnotationFile(path: string, format: AnnotationFormat): stri
       wanted = 'wider_face_val_bbx_gt.txt';
       found = ['wider_face_val_bbx_gt.txt', 'wider_face_split/wider_face_val_bbx_gt.txt'].filter((n) => existsSync(join(path, n)));
       break;
+    case 'celeba':
+      wanted = 'list_bbox_celeba.txt';
+      found = ['list_bbox_celeba.txt', 'Anno/list_bbox_celeba.txt'].filter((n) => existsSync(join(path, n)));
+      break;
+    case 'mtfl':
+      wanted = 'an MTFL list (training.txt, train_subset.txt, testing.txt or test_aflw.txt)';
+      found = ['training.txt', 'train_subset.txt'].filter((n) => existsSync(join(path, n)));
+      if (found.length === 0) found = ['testing.txt', 'test_aflw.txt'].filter((n) => existsSync(join(path, n)));
+      break;
   }
   if (found.length === 1) return join(path, found[0]);
   throw new AnnotationError(
@@ -300,7 +417,7 @@ export function findAnnotationFile(path: string, format: AnnotationFormat): stri
 }
 
 /** Finds the annotation file under `path` and loads it. `imagesDir` overrides where images are looked up (caltech, wider). */
-export function loadAnnotations(path: string, format: AnnotationFormat, imagesDir?: string): { file: string; images: AnnotatedImage[] } {
+export function loadAnnotations(path: string, format: AnyAnnotationFormat, imagesDir?: string): { file: string; images: AnnotatedImage[] } {
   const file = findAnnotationFile(path, format);
   switch (format) {
     case 'caltech':
@@ -309,5 +426,9 @@ export function loadAnnotations(path: string, format: AnnotationFormat, imagesDi
       return { file, images: imagesDir ? parseDlibXml(readText(file), file, imagesDir) : loadDlib(file) };
     case 'wider':
       return { file, images: loadWider(file, imagesDir) };
+    case 'celeba':
+      return { file, images: loadCelebA(file, imagesDir) };
+    case 'mtfl':
+      return { file, images: loadMtfl(file, imagesDir) };
   }
 }
