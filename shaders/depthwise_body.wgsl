@@ -8,7 +8,8 @@
 // `chans` counts Elems per pixel (C / lanes). Each channel needs only kh*kw
 // multiply-adds per output, so these kernels are bound by loads, not FMAs. The
 // plain ones take one output (or weight tap) per thread; the *_rows ones load
-// each input column once for ROW_OUT neighbouring outputs along x.
+// each input column once for ROW_OUT neighbouring outputs along x, and
+// grad_weight_strip keeps a 3x3 window's rows in registers down a strip of lines.
 //!include common.wgsl
 
 override ACT: u32 = 0u; // forward's fused activation: 0 none, 1 relu, 2 relu6
@@ -136,6 +137,57 @@ fn grad_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   dx[i] = acc;
 }
 
+// The same gathers with ROW_OUT * SX neighbouring inputs along x per thread
+// (SX <= 2), for the strides the flipped forward does not take: each output
+// gradient of a gy row is loaded once for every input of the block it feeds,
+// and each weight once per row. PX (= pad_x), KW and SX are compile-time, so
+// the block's indexing unrolls into registers.
+override PX: i32 = 1;
+const MAX_XB = 8u; // ROW_OUT * 2
+
+fn floor_div(a: i32, b: i32) -> i32 {
+  return select(a / b, -((b - 1 - a) / b), a < 0);
+}
+
+@compute @workgroup_size(WG)
+fn grad_input_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = linear_index(gid, nwg, WG);
+  let xb = ROW_OUT * SX;
+  let blocks = (iu.in_w + xb - 1u) / xb;
+  if (t >= iu.batch * iu.in_h * blocks * iu.chans) { return; }
+  let c = t % iu.chans;
+  let blk = (t / iu.chans) % blocks;
+  let line = t / (iu.chans * blocks); // n * in_h + iy
+  let iy = i32(line % iu.in_h);
+  let n = line / iu.in_h;
+  let ix0 = blk * xb;
+  let ox_base = i32(blk * ROW_OUT);
+  let sx = i32(SX);
+  let sy = i32(iu.stride_y);
+  // Output columns ox_base + d whose taps land in the block.
+  let d0 = floor_div(PX - i32(KW) + 1, sx);
+  let d1 = floor_div(i32(xb) - 1 + PX, sx);
+  var acc: array<Elem, MAX_XB>;
+  for (var ky = 0u; ky < iu.k_h; ky++) {
+    let ty = iy + iu.pad_y - i32(ky);
+    if (ty < 0 || ty % sy != 0 || ty / sy >= i32(iu.out_h)) { continue; }
+    var wrow: array<Elem, MAX_KW>;
+    for (var kx = 0u; kx < KW; kx++) { wrow[kx] = wk[(ky * KW + kx) * iu.chans + c]; }
+    let g_line = (n * iu.out_h + u32(ty / sy)) * iu.out_w;
+    for (var d = d0; d <= d1; d++) {
+      let ox = ox_base + d;
+      let gv = select(Elem(0.0), gy[(g_line + u32(clamp(ox, 0, i32(iu.out_w) - 1))) * iu.chans + c], ox >= 0 && ox < i32(iu.out_w));
+      for (var kx = 0u; kx < KW; kx++) {
+        let q = d * sx - PX + i32(kx);
+        if (q >= 0 && q < i32(xb)) { acc[q] = fma(gv, wrow[kx], acc[q]); }
+      }
+    }
+  }
+  for (var q = 0u; q < xb; q++) {
+    if (ix0 + q < iu.in_w) { dx[(line * iu.in_w + ix0 + q) * iu.chans + c] = acc[q]; }
+  }
+}
+
 // ---- gradient of the weights --------------------------------------------------------
 // partial[chunk, ky, kx, c] = sum over the chunk's output lines (n, oy) of
 // x[pixel shifted by (ky, kx), c] * gy[pixel, c]; the host adds the chunks.
@@ -214,6 +266,73 @@ fn grad_weight_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     }
   }
   for (var kx = 0u; kx < KW; kx++) { partial[((chunk * wu.k_h + ky) * KW + kx) * wu.chans + c] = acc[kx]; }
+}
+
+// The same sums for kernels up to 3x3 and strides up to 2, one thread per
+// (image, segment of output lines, block of STRIP_OUT outputs along x, channel)
+// holding every tap in registers: walking down its strip it keeps the window's
+// input rows in registers and loads only the SY new rows per output line, so
+// each input value is loaded about once instead of once per kernel row. Its
+// partials are [strips * blocks, kh, kw, C] (strip = n * chunks + segment;
+// lines_per_chunk lines per segment).
+const STRIP_KH = 3u;
+const STRIP_OUT = 2u; // outputs along x per thread
+const STRIP_XW = 5u; // (STRIP_OUT - 1) * 2 + 3: the widest window row
+override KH: u32 = 3u;
+override SY: u32 = 1u;
+
+@compute @workgroup_size(WG)
+fn grad_weight_strip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = linear_index(gid, nwg, WG);
+  let blocks = (wu.out_w + STRIP_OUT - 1u) / STRIP_OUT;
+  if (t >= wu.chans * blocks * wu.chunks * wu.batch) { return; }
+  let c = t % wu.chans;
+  let blk = (t / wu.chans) % blocks;
+  let strip = t / (wu.chans * blocks);
+  let n = strip / wu.chunks;
+  let oy0 = (strip % wu.chunks) * wu.lines_per_chunk;
+  let oy1 = min(oy0 + wu.lines_per_chunk, wu.out_h);
+  let ox0 = blk * STRIP_OUT;
+  let ix0 = i32(ox0 * SX) - wu.pad_x;
+  let fresh = min(SY, KH);
+  var win: array<array<Elem, STRIP_XW>, STRIP_KH>;
+  var acc: array<array<Elem, STRIP_KH>, STRIP_KH>;
+  var gv: array<Elem, STRIP_OUT>;
+  // Rows the first line shares with its (virtual) predecessor.
+  for (var k = 0u; k + fresh < KH; k++) {
+    let iy = i32(oy0 * SY) - wu.pad_y + i32(k);
+    let y_ok = iy >= 0 && iy < i32(wu.in_h);
+    let x_line = (n * wu.in_h + u32(clamp(iy, 0, i32(wu.in_h) - 1))) * wu.in_w;
+    for (var j = 0u; j < (STRIP_OUT - 1u) * SX + KW; j++) {
+      let ix = ix0 + i32(j);
+      win[k][j] = select(Elem(0.0), xin[(x_line + u32(clamp(ix, 0, i32(wu.in_w) - 1))) * wu.chans + c], y_ok && ix >= 0 && ix < i32(wu.in_w));
+    }
+  }
+  for (var oy = oy0; oy < oy1; oy++) {
+    for (var k = KH - fresh; k < KH; k++) {
+      let iy = i32(oy * SY) - wu.pad_y + i32(k);
+      let y_ok = iy >= 0 && iy < i32(wu.in_h);
+      let x_line = (n * wu.in_h + u32(clamp(iy, 0, i32(wu.in_h) - 1))) * wu.in_w;
+      for (var j = 0u; j < (STRIP_OUT - 1u) * SX + KW; j++) {
+        let ix = ix0 + i32(j);
+        win[k][j] = select(Elem(0.0), xin[(x_line + u32(clamp(ix, 0, i32(wu.in_w) - 1))) * wu.chans + c], y_ok && ix >= 0 && ix < i32(wu.in_w));
+      }
+    }
+    let g_line = (n * wu.out_h + oy) * wu.out_w;
+    for (var r = 0u; r < STRIP_OUT; r++) {
+      gv[r] = select(Elem(0.0), gout[(g_line + min(ox0 + r, wu.out_w - 1u)) * wu.chans + c], ox0 + r < wu.out_w);
+    }
+    for (var ky = 0u; ky < KH; ky++) {
+      for (var r = 0u; r < STRIP_OUT; r++) {
+        for (var kx = 0u; kx < KW; kx++) { acc[ky][kx] = fma(win[ky][r * SX + kx], gv[r], acc[ky][kx]); }
+      }
+    }
+    for (var k = 0u; k + fresh < KH; k++) { win[k] = win[k + fresh]; }
+  }
+  let base = (strip * blocks + blk) * KH * KW * wu.chans + c;
+  for (var ky = 0u; ky < KH; ky++) {
+    for (var kx = 0u; kx < KW; kx++) { partial[base + (ky * KW + kx) * wu.chans] = acc[ky][kx]; }
+  }
 }
 
 // ---- flipped weights ------------------------------------------------------------------

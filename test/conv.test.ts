@@ -228,6 +228,34 @@ describe('depthwiseConv2d against the CPU reference', () => {
     }
   });
 
+  // Tall inputs give the weight gradient's strip kernel (stride 1) segments of
+  // several output lines; 2x3 and 3x2 kernels and p0 its partial windows and
+  // odd blocks; stride 2 the input gradient's row kernel.
+  it.each([
+    [[2, 100, 16, 64], [3, 3], 1, 1],
+    [[2, 100, 16, 64], [3, 3], 2, 1],
+    [[2, 41, 11, 6], [2, 3], 2, 0],
+    [[1, 30, 13, 8], [3, 2], 1, 0],
+  ] as [number[], [number, number], number, number][])('x %j kernel %j stride %i padding %i: forward and backward', async (shape, k, stride, pad) => {
+    const C = shape[3];
+    const xh = random(shape), wh = random([k[0], k[1], C]);
+    const p = { stride: [stride, stride] as [number, number], padding: [pad, pad] as [number, number] };
+    const ref = depthwiseConv2dRef(xh, shape, wh, [k[0], k[1], C], null, p);
+    const gyh = random(ref.shape);
+    const x = Tensor.from(xh, shape).requireGrad();
+    const w = Tensor.from(wh, [k[0], k[1], C]).requireGrad();
+    const y = depthwiseConv2d(x, w, null, p);
+    expect(maxScaledError(await y.data(), ref.data)).toBeLessThan(TOL);
+    tidy(() => y.backward(Tensor.from(gyh, ref.shape)));
+    const want = conv2dBackwardRef(xh, shape, wh, [k[0], k[1], 1, C], gyh, { ...p, groups: C });
+    expect(maxScaledError(await x.grad!.data(), want.gx)).toBeLessThan(TOL);
+    expect(maxScaledError(await w.grad!.data(), want.gw)).toBeLessThan(5 * TOL);
+    for (const t of [x, w, y]) {
+      t.grad?.dispose();
+      t.dispose();
+    }
+  });
+
   it('fused relu6 matches the reference with the activation', async () => {
     const shape = [1, 6, 6, 4];
     const xh = randomArray(size(shape), rand, -4, 4), wh = randomArray(36, rand, -2, 2);

@@ -50,6 +50,10 @@ const TILE_COLS = 32;
 // widest kernel they take (their tap rows are registers sized for 7).
 const DEPTHWISE_ROW_OUT = 4;
 const DEPTHWISE_MAX_KW = 7;
+// depthwise_body.wgsl's grad_weight_strip: the largest kernel side (3x3 taps in
+// registers) and its outputs along x per thread.
+const DEPTHWISE_STRIP_MAX_K = 3;
+const DEPTHWISE_STRIP_OUT = 2;
 
 /** Everything the kernels need to know about one convolution. */
 interface Geometry {
@@ -382,6 +386,11 @@ function depthwiseGradInput(gy: Tensor, w: Tensor, g: Geometry, file: string, la
     const transposed: Geometry = { ...g, inH: g.outH, inW: g.outW, outH: g.inH, outW: g.inW, padY: g.kH - 1 - g.padY, padX: g.kW - 1 - g.padX };
     depthwiseForward(file, lanes, true, ACTIVATION_CODE.none, transposed, gy, flipped, null, dx);
     flipped.dispose();
+  } else if (rows && g.strideX <= 2) {
+    // Other strides: ROW_OUT * strideX inputs along x per thread.
+    const threads = g.batch * g.inH * Math.ceil(g.inW / (DEPTHWISE_ROW_OUT * g.strideX)) * (g.inC / lanes);
+    const args = { ...depthwiseUniforms(g, lanes), has_bias: 0, gy, wk: w, dx };
+    dispatch(kernel(file, 'grad_input_rows', { KW: g.kW, SX: g.strideX, PX: g.padX }), args, grid1d(threads, WG));
   } else {
     dispatch(kernel(file, 'grad_input'), { ...depthwiseUniforms(g, lanes), has_bias: 0, gy, wk: w, dx }, grid1d(dx.size / lanes, WG));
   }
@@ -393,6 +402,22 @@ function depthwiseGradWeight(gy: Tensor, x: Tensor, g: Geometry, file: string, l
   const lines = g.batch * g.outH;
   if (lines === 0 || g.outW === 0) return zeros(shape);
   const chans = g.outC / lanes;
+  // The strip kernel (stride 1: one new input row per output line) writes a
+  // partial per strip, which outweighs its savings on outputs narrower than a
+  // few of its blocks. It takes stride 2 too but measured no faster there than
+  // the row kernel on lavapipe, so that keeps stride 2.
+  if (rows && g.kH <= DEPTHWISE_STRIP_MAX_K && g.kW <= DEPTHWISE_STRIP_MAX_K && g.strideY === 1 && g.strideX === 1 && g.outW >= 2 * DEPTHWISE_STRIP_OUT) {
+    // A thread per (image, segment of output lines, block of outputs along x,
+    // channel): enough segments for ~4096 threads, each at least one line.
+    const blocks = Math.ceil(g.outW / DEPTHWISE_STRIP_OUT);
+    const perSegment = g.batch * blocks * chans;
+    const { chunks: segments, linesPerChunk } = lineChunks(g.outH, perSegment, 4096);
+    const strips = g.batch * segments * blocks;
+    const partial = Tensor.empty(strips === 1 ? shape : [strips, g.kH * g.kW * g.outC]);
+    const args = { ...depthwiseUniforms(g, lanes), xin: x, gout: gy, partial, lines_per_chunk: linesPerChunk, chunks: segments };
+    dispatch(kernel(file, 'grad_weight_strip', { KW: g.kW, SX: g.strideX, KH: g.kH, SY: g.strideY }), args, grid1d(perSegment * segments, WG));
+    return sumChunks(partial, strips, shape);
+  }
   // The row kernel has a thread per channel and kernel row, the plain one per tap.
   const threadsPerChunk = rows ? g.kH * chans : g.kH * g.kW * chans;
   const { chunks, linesPerChunk } = lineChunks(lines, threadsPerChunk, rows ? 4096 : 16384);

@@ -75,4 +75,8 @@ export const cases: GradCase[] = [
   depthwiseCase('1x9 s1 p0 (wider than the row kernels)', [1, 3, 11, 4], [1, 9], 1, 0, true),
   depthwiseCase('3x3 s1 p0', [2, 6, 5, 4], [3, 3], 1, 0, false),
   depthwiseCase('3x1 s3 p1 (stride past the kernel)', [1, 8, 10, 4], [3, 1], 3, 1, true),
+  depthwiseCase('3x3 s2 p1 C=6 (input-gradient rows)', [1, 9, 10, 6], [3, 3], 2, 1, false),
+  depthwiseCase('2x3 s1 p0 odd width (weight-gradient strips)', [2, 6, 10, 4], [2, 3], 1, 0, true),
+  depthwiseCase('3x3 s2 p0 (input-gradient rows)', [1, 8, 9, 4], [3, 3], 2, 0, false),
+  depthwiseCase('5x5 s2 p2 (input-gradient rows)', [1, 9, 11, 4], [5, 5], 2, 2, false),
 ];
