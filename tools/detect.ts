@@ -1,10 +1,11 @@
 // `npm run detect -- [options] <image or folder>...`: MTCNN face detection
 // from the shell. A thin shell over nets/mtcnn: parse options, read files,
 // print results, write pictures.
+import { runCommand, isMain } from './cli.js';
 import { parseArgs } from 'node:util';
 import { mkdirSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { init, shutdown } from '../engine/runtime.js';
+import { init } from '../engine/runtime.js';
 import { readImage, writePngAtomic, type RgbaImage } from './image.js';
 import { drawBox, drawPoint, drawText, PALETTE } from './plot.js';
 import { expandImagePaths } from './files.js';
@@ -195,26 +196,4 @@ export async function runDetect(opts: DetectCliOptions): Promise<number> {
   return failures ? 1 : 0;
 }
 
-async function main(): Promise<void> {
-  let opts;
-  try {
-    opts = parseDetectArgs(process.argv.slice(2));
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    process.exit(2);
-  }
-  if (opts === 'help') {
-    console.log(HELP);
-    process.exit(0);
-  }
-  let code = 1;
-  try {
-    code = await runDetect(opts);
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-  }
-  await shutdown();
-  process.exit(code);
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+if (isMain(import.meta.url)) await runCommand(process.argv.slice(2), parseDetectArgs, HELP, runDetect);

@@ -2,8 +2,9 @@
 // every face in photos. A thin shell over nets/mtcnn (detection),
 // tools/facenet-model.ts (alignment to the model's training crop, the
 // forward) and the files: parse options, read images, print JSON.
+import { runCommand, isMain } from './cli.js';
 import { parseArgs } from 'node:util';
-import { init, shutdown } from '../engine/runtime.js';
+import { init } from '../engine/runtime.js';
 import type { Tensor } from '../engine/tensor.js';
 import { readImage } from './image.js';
 import { expandImagePaths } from './files.js';
@@ -209,26 +210,4 @@ export async function runEmbed(opts: EmbedCliOptions): Promise<number> {
   return failures ? 1 : 0;
 }
 
-async function main(): Promise<void> {
-  let opts;
-  try {
-    opts = parseEmbedArgs(process.argv.slice(2));
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    process.exit(2);
-  }
-  if (opts === 'help') {
-    console.log(HELP);
-    process.exit(0);
-  }
-  let code = 1;
-  try {
-    code = await runEmbed(opts);
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-  }
-  await shutdown();
-  process.exit(code);
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+if (isMain(import.meta.url)) await runCommand(process.argv.slice(2), parseEmbedArgs, HELP, runEmbed);

@@ -2,8 +2,8 @@
 // person's faces to the gallery (tools/gallery/sqlite.ts). Each image's faces
 // are embedded and stored in one transaction, so an interrupted run leaves
 // whole images enrolled, never half of one.
+import { runCommand, isMain } from './cli.js';
 import { parseArgs } from 'node:util';
-import { shutdown } from '../engine/runtime.js';
 import { readImage } from './image.js';
 import { expandImagePaths } from './files.js';
 import { embedInputs, largestFace, resolveFacenetModelPath } from './facenet-model.js';
@@ -105,26 +105,4 @@ export async function runEnroll(opts: EnrollCliOptions): Promise<number> {
   return failures ? 1 : 0;
 }
 
-async function main(): Promise<void> {
-  let opts;
-  try {
-    opts = parseEnrollArgs(process.argv.slice(2));
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    process.exit(2);
-  }
-  if (opts === 'help') {
-    console.log(HELP);
-    process.exit(0);
-  }
-  let code = 1;
-  try {
-    code = await runEnroll(opts);
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-  }
-  await shutdown();
-  process.exit(code);
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+if (isMain(import.meta.url)) await runCommand(process.argv.slice(2), parseEnrollArgs, HELP, runEnroll);

@@ -3,8 +3,8 @@
 // searched on the GPU (engine/ops/topk.ts: one matmul against the whole
 // gallery, a top-k kernel per face); the nearest people are reported and the
 // best one is the identity when within the threshold.
+import { runCommand, isMain } from './cli.js';
 import { parseArgs } from 'node:util';
-import { shutdown } from '../engine/runtime.js';
 import { readImage } from './image.js';
 import { expandImagePaths } from './files.js';
 import { embedInputs, resolveFacenetModelPath, THRESHOLD_KEY } from './facenet-model.js';
@@ -158,26 +158,4 @@ export async function runIdentify(opts: IdentifyCliOptions): Promise<number> {
   return failures ? 1 : 0;
 }
 
-async function main(): Promise<void> {
-  let opts;
-  try {
-    opts = parseIdentifyArgs(process.argv.slice(2));
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    process.exit(2);
-  }
-  if (opts === 'help') {
-    console.log(HELP);
-    process.exit(0);
-  }
-  let code = 1;
-  try {
-    code = await runIdentify(opts);
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-  }
-  await shutdown();
-  process.exit(code);
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+if (isMain(import.meta.url)) await runCommand(process.argv.slice(2), parseIdentifyArgs, HELP, runIdentify);

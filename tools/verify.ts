@@ -2,8 +2,8 @@
 // two photos the same person? A thin shell over tools/embed.ts's model
 // loading and tools/facenet-model.ts: detect, align, one forward for both
 // faces, distance against the model's calibrated threshold.
+import { runCommand, isMain } from './cli.js';
 import { parseArgs } from 'node:util';
-import { shutdown } from '../engine/runtime.js';
 import { readImage } from './image.js';
 import { embedInputs, embeddingDistance, largestFace, THRESHOLD_KEY } from './facenet-model.js';
 import { FACE_MODEL_ARG_SPECS, FACE_MODEL_HELP, parseFaceModelOptions, numberOption, loadFaceModels, fileError, describeModel, type FaceModelOptions } from './embed.js';
@@ -105,26 +105,4 @@ export async function runVerify(opts: VerifyCliOptions): Promise<number> {
   }
 }
 
-async function main(): Promise<void> {
-  let opts;
-  try {
-    opts = parseVerifyArgs(process.argv.slice(2));
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    process.exit(2);
-  }
-  if (opts === 'help') {
-    console.log(HELP);
-    process.exit(0);
-  }
-  let code = 1;
-  try {
-    code = await runVerify(opts);
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-  }
-  await shutdown();
-  process.exit(code);
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+if (isMain(import.meta.url)) await runCommand(process.argv.slice(2), parseVerifyArgs, HELP, runVerify);
