@@ -216,7 +216,7 @@ export function benchCases(): BenchCase[] {
         },
       };
     }),
-    ...[['multiface', '../examples/multiface.jpg'], ...['kate_siegel', 'paul_rudd'].map((n) => [n, `../test/data/portraits/${n}.jpg`])].map(([label, file]) =>
+    ...[['multiface', '../examples/multiface.jpg'], ...['angelina_jolie', 'kate_siegel', 'paul_rudd', 'shea_whigham'].map((n) => [n, `../test/data/portraits/${n}.jpg`])].map(([label, file]) =>
       netCase(`mtcnn detect ${label}`, async () => {
         const detector = await loadMtcnnDetector();
         const img = await readImage(new URL(file, import.meta.url).pathname);
