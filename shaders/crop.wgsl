@@ -72,27 +72,7 @@ fn bilinear_crop(p: u32, b: i32) {
   let box = boxes[cell.k];
   let sy = box.y + (f32(cell.y) + 0.5) * (box.w - box.y) / f32(u.out_h) - 0.5;
   let sx = box.x + (f32(cell.x) + 0.5) * (box.z - box.x) / f32(u.out_w) - 0.5;
-  let fy = floor(sy);
-  let fx = floor(sx);
-  let ly = sy - fy;
-  let lx = sx - fx;
-  var y0 = i32(fy);
-  var x0 = i32(fx);
-  var y1 = y0 + 1;
-  var x1 = x0 + 1;
-  if (u.zero_outside == 0u) {
-    y0 = clamp(y0, 0, i32(u.in_h) - 1);
-    y1 = clamp(y1, 0, i32(u.in_h) - 1);
-    x0 = clamp(x0, 0, i32(u.in_w) - 1);
-    x1 = clamp(x1, 0, i32(u.in_w) - 1);
-  }
-  let bb = u32(b);
-  for (var c = 0u; c < u.channels; c += 4u) {
-    let count = min(4u, u.channels - c);
-    let t = (1.0 - lx) * load4(bb, y0, x0, c, count) + lx * load4(bb, y0, x1, c, count);
-    let d = (1.0 - lx) * load4(bb, y1, x0, c, count) + lx * load4(bb, y1, x1, c, count);
-    store4(p * u.channels + c, count, (1.0 - ly) * t + ly * d);
-  }
+  store_bilinear(p, u32(b), sx, sy, u.zero_outside == 0u);
 }
 
 @compute @workgroup_size(64)

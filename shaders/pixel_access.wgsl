@@ -33,3 +33,29 @@ fn store4(at: u32, count: u32, v: vec4<f32>) {
 fn store_zeros(p: u32) {
   for (var c = 0u; c < u.channels; c++) { out[p * u.channels + c] = 0.0; }
 }
+
+// Writes output pixel p as the bilinear blend of image b around source point
+// (sx, sy) (integer pixel coordinates). Taps outside the image read 0, or the
+// nearest edge pixel when clamp_to_edge.
+fn store_bilinear(p: u32, b: u32, sx: f32, sy: f32, clamp_to_edge: bool) {
+  let fx = floor(sx);
+  let fy = floor(sy);
+  let lx = sx - fx;
+  let ly = sy - fy;
+  var x0 = i32(fx);
+  var y0 = i32(fy);
+  var x1 = x0 + 1;
+  var y1 = y0 + 1;
+  if (clamp_to_edge) {
+    x0 = clamp(x0, 0, i32(u.in_w) - 1);
+    x1 = clamp(x1, 0, i32(u.in_w) - 1);
+    y0 = clamp(y0, 0, i32(u.in_h) - 1);
+    y1 = clamp(y1, 0, i32(u.in_h) - 1);
+  }
+  for (var c = 0u; c < u.channels; c += 4u) {
+    let count = min(4u, u.channels - c);
+    let top = (1.0 - lx) * load4(b, y0, x0, c, count) + lx * load4(b, y0, x1, c, count);
+    let bottom = (1.0 - lx) * load4(b, y1, x0, c, count) + lx * load4(b, y1, x1, c, count);
+    store4(p * u.channels + c, count, (1.0 - ly) * top + ly * bottom);
+  }
+}

@@ -43,27 +43,7 @@ fn warp_pixel(p: u32, b: i32) {
   // edge pixel), so clamping the position there changes nothing and keeps the
   // i32 conversions below in range.
   let limit = f32(max(u.in_h, u.in_w)) + 2.0;
-  let fx = floor(clamp(sx, -limit, limit));
-  let fy = floor(clamp(sy, -limit, limit));
-  let lx = clamp(sx, -limit, limit) - fx;
-  let ly = clamp(sy, -limit, limit) - fy;
-  var x0 = i32(fx);
-  var y0 = i32(fy);
-  var x1 = x0 + 1;
-  var y1 = y0 + 1;
-  if (u.replicate_border == 1u) {
-    x0 = clamp(x0, 0, i32(u.in_w) - 1);
-    x1 = clamp(x1, 0, i32(u.in_w) - 1);
-    y0 = clamp(y0, 0, i32(u.in_h) - 1);
-    y1 = clamp(y1, 0, i32(u.in_h) - 1);
-  }
-  let bb = u32(b);
-  for (var c = 0u; c < u.channels; c += 4u) {
-    let count = min(4u, u.channels - c);
-    let top = (1.0 - lx) * load4(bb, y0, x0, c, count) + lx * load4(bb, y0, x1, c, count);
-    let bottom = (1.0 - lx) * load4(bb, y1, x0, c, count) + lx * load4(bb, y1, x1, c, count);
-    store4(p * u.channels + c, count, (1.0 - ly) * top + ly * bottom);
-  }
+  store_bilinear(p, u32(b), clamp(sx, -limit, limit), clamp(sy, -limit, limit), u.replicate_border == 1u);
 }
 
 @compute @workgroup_size(64)
