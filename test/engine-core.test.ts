@@ -83,7 +83,8 @@ describe('buffer pool', () => {
     }
     await w.data();
     const after = poolStats();
-    expect(after.liveBytes).toBe(before.liveBytes);
+    // <=, not ==: the GC may release tensors an earlier test dropped while this one runs.
+    expect(after.liveBytes).toBeLessThanOrEqual(before.liveBytes);
     expect(after.allocations).toBe(before.allocations);
     expect(after.reuseHits).toBeGreaterThan(before.reuseHits);
     w.dispose();

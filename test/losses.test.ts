@@ -276,6 +276,7 @@ describe('reductions', () => {
     noGrad(() => crossEntropy(logits, labels)).dispose();
     noGrad(() => topKMean(perSample, 0.5)).dispose();
     await logits.data();
-    expect(poolStats().liveBytes).toBe(before);
+    // <=, not ==: the GC may release tensors an earlier test dropped while this one runs.
+    expect(poolStats().liveBytes).toBeLessThanOrEqual(before);
   });
 });

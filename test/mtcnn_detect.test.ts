@@ -79,7 +79,8 @@ describe('MTCNN detection matches facenet-pytorch', () => {
     const before = poolStats();
     for (let i = 0; i < 5; i++) await detector.detect(img);
     const after = poolStats();
-    expect(after.liveBytes).toBe(before.liveBytes);
+    // <=, not ==: the GC may release tensors an earlier test dropped while this one runs.
+    expect(after.liveBytes).toBeLessThanOrEqual(before.liveBytes);
     expect(after.allocations).toBe(before.allocations);
   });
 });

@@ -160,7 +160,8 @@ describe('batchNorm', () => {
     for (let i = 0; i < 10; i++) step();
     await read(rm);
     const after = poolStats();
-    expect(after.liveBytes).toBe(before.liveBytes);
+    // <=, not ==: the GC may release tensors an earlier test dropped while this one runs.
+    expect(after.liveBytes).toBeLessThanOrEqual(before.liveBytes);
     expect(after.allocations).toBe(before.allocations);
     for (const t of [x, g, b, rm, rv, w]) t.dispose();
   });

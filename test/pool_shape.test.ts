@@ -187,7 +187,8 @@ describe('maxPool2d ties and argmax', () => {
     const before = poolStats();
     for (let i = 0; i < 5; i++) step();
     await x.data();
-    expect(poolStats().liveBytes).toBe(before.liveBytes);
+    // <=, not ==: the GC may release tensors an earlier test dropped while this one runs.
+    expect(poolStats().liveBytes).toBeLessThanOrEqual(before.liveBytes);
     x.dispose();
   });
 });
