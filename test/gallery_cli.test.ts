@@ -15,6 +15,7 @@ import { facenetModelMetadata } from '../tools/facenet-model.js';
 import { runEnroll, parseEnrollArgs, type EnrollCliOptions } from '../tools/enroll.js';
 import { runIdentify, parseIdentifyArgs, type IdentifyCliOptions } from '../tools/identify.js';
 import { openGallery } from '../tools/gallery/sqlite.js';
+import { readImage } from '../tools/image.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const orl = join(root, 'test/data/orl');
@@ -123,13 +124,19 @@ describe('enroll and identify (ORL, random 32-px model)', () => {
       const r = await enroll(['--name', p, '--gallery', g, '--model', model, join(dir, 'enroll', p)]);
       expect(r.code).toBe(0);
     }
-    const before = await identify(['--json', '--gallery', g, '--model', model, '--threshold', '0.01', stranger]);
+    const before = await identify(['--json', '--gallery', g, '--model', model, '--threshold', '0.01', '--out', join(dir, 'out-before'), stranger]);
     const f = JSON.parse(before.lines[0]).faces[0];
     expect(f.matches[0].distance).toBeGreaterThan(0.01);
     expect(f.identity).toBeNull();
     expect((await enroll(['--name', 'stranger', '--gallery', g, '--model', model, stranger])).code).toBe(0);
-    const after = await identify(['--json', '--gallery', g, '--model', model, '--threshold', '0.01', stranger]);
+    const after = await identify(['--json', '--gallery', g, '--model', model, '--threshold', '0.01', '--out', join(dir, 'out-after'), stranger]);
     expect(JSON.parse(after.lines[0]).faces[0].identity).toBe('stranger');
+    // --out draws the box and the name: the picture differs from the photo, and 'unknown' from 'stranger'.
+    const photo = await readImage(stranger);
+    const [unknownPng, namedPng] = await Promise.all([readImage(join(dir, 'out-before', '6.png')), readImage(join(dir, 'out-after', '6.png'))]);
+    expect([namedPng.width, namedPng.height]).toEqual([photo.width, photo.height]);
+    expect(Buffer.compare(Buffer.from(namedPng.data), Buffer.from(photo.data))).not.toBe(0);
+    expect(Buffer.compare(Buffer.from(namedPng.data), Buffer.from(unknownPng.data))).not.toBe(0);
   });
 
   it('a gallery made with another model is refused, naming both', async () => {

@@ -134,15 +134,15 @@ export async function alignedCrops(img: RgbaImage, faces: Face[], opts: { templa
   });
 }
 
-/** Draws boxes, landmarks and scores onto a copy of the image. */
-export function annotate(img: RgbaImage, faces: Face[]): Uint8Array {
+/** Draws boxes, landmarks and a label per face (default: its score) onto a copy of the image. */
+export function annotate(img: RgbaImage, faces: Face[], labels: readonly string[] = faces.map((f) => f.score.toFixed(3))): Uint8Array {
   const rgba = new Uint8Array(img.data);
   const thick = Math.max(2, Math.round(Math.min(img.width, img.height) / 300));
   faces.forEach((f, i) => {
     const colour = PALETTE[i % PALETTE.length];
     drawBox(rgba, img.width, img.height, f.box, colour, thick);
     for (const [x, y] of f.landmarks) drawPoint(rgba, img.width, img.height, x, y, colour, thick + 1);
-    drawText(rgba, img.width, img.height, f.box[0], Math.max(0, f.box[1] - 12 * Math.ceil(thick / 2)), f.score.toFixed(3), colour, Math.ceil(thick / 2), [255, 255, 255]);
+    drawText(rgba, img.width, img.height, f.box[0], Math.max(0, f.box[1] - 12 * Math.ceil(thick / 2)), labels[i], colour, Math.ceil(thick / 2), [255, 255, 255]);
   });
   return rgba;
 }

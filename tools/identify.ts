@@ -5,7 +5,10 @@
 // best one is the identity when within the threshold.
 import { runCommand, isMain } from './cli.js';
 import { parseArgs } from 'node:util';
-import { readImage } from './image.js';
+import { mkdirSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { readImage, writePngAtomic } from './image.js';
+import { annotate } from './detect.js';
 import { expandImagePaths } from './files.js';
 import { embedInputs, resolveFacenetModelPath, THRESHOLD_KEY } from './facenet-model.js';
 import { FACE_MODEL_ARG_SPECS, FACE_MODEL_HELP, parseFaceModelOptions, numberOption, loadFaceModels, fileError, type FaceModelOptions } from './embed.js';
@@ -28,6 +31,7 @@ options:
   --top K              people per face (default 3, at most ${TOPK_MAX})
   --threshold T        the identity distance (default: the model's ${THRESHOLD_KEY})
   --gallery PATH       the gallery file (default ${DEFAULT_GALLERY})
+  --out DIR            write each image with boxes and names drawn (PNG)
 ${FACE_MODEL_HELP}
 
 exit status: 0 when every image was searched, 1 when any failed (the others
@@ -37,6 +41,7 @@ export interface IdentifyCliOptions extends FaceModelOptions {
   top: number;
   threshold?: number;
   gallery: string;
+  out?: string;
   paths: string[];
 }
 
@@ -44,7 +49,7 @@ export function parseIdentifyArgs(argv: string[]): IdentifyCliOptions | 'help' {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...FACE_MODEL_ARG_SPECS, top: { type: 'string' }, threshold: { type: 'string' }, gallery: { type: 'string' } },
+    options: { ...FACE_MODEL_ARG_SPECS, top: { type: 'string' }, threshold: { type: 'string' }, gallery: { type: 'string' }, out: { type: 'string' } },
   });
   if (values.help) return 'help';
   if (positionals.length === 0) throw new Error('no images given (see --help)');
@@ -53,6 +58,7 @@ export function parseIdentifyArgs(argv: string[]): IdentifyCliOptions | 'help' {
     top: numberOption('top', values.top, (x) => Number.isInteger(x) && x >= 1 && x <= TOPK_MAX, `an integer in 1..${TOPK_MAX}`) ?? 3,
     threshold: numberOption('threshold', values.threshold, (x) => x > 0, 'a distance > 0'),
     gallery: values.gallery ?? DEFAULT_GALLERY,
+    out: values.out,
     paths: positionals,
   };
 }
@@ -98,6 +104,7 @@ export async function runIdentify(opts: IdentifyCliOptions): Promise<number> {
   const modelId = modelIdOf(resolveFacenetModelPath(opts.model));
   // The gallery is checked before the GPU starts (embedding size once the model is read).
   openGallery(opts.gallery).close();
+  if (opts.out) mkdirSync(opts.out, { recursive: true });
   const { model, detect, inputs } = await loadFaceModels(opts);
   try {
     const threshold = opts.threshold ?? model.threshold;
@@ -135,6 +142,10 @@ export async function runIdentify(opts: IdentifyCliOptions): Promise<number> {
             matches: matches[i],
             identity: matches[i].length && matches[i][0].distance <= threshold ? matches[i][0].name : null,
           }));
+          if (opts.out) {
+            const labels = out.map((f) => (f.identity === null ? 'unknown' : `${f.identity} ${f.matches[0].distance.toFixed(2)}`));
+            await writePngAtomic(join(opts.out, basename(file, extname(file)) + '.png'), annotate(img, faces, labels), img.width, img.height);
+          }
           if (opts.json) console.log(JSON.stringify({ image: file, faces: out }));
           else {
             console.log(`${file}: ${out.length} face${out.length === 1 ? '' : 's'}`);
