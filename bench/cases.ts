@@ -1,7 +1,8 @@
 // The benchmark cases: realistic shapes from MobileNetV1-FaceNet at 160x160
 // and MTCNN, each with a CPU reference check.
 import { Tensor, noGrad, tidy } from '../engine/tensor.js';
-import { poolStats } from '../engine/runtime.js';
+import { poolStats, sync } from '../engine/runtime.js';
+import { GpuGallery, type Nearest } from '../engine/ops/topk.js';
 import { add } from '../engine/ops/elementwise.js';
 import { conv2d, depthwiseConv2d } from '../engine/ops/conv.js';
 import { matmul, linear } from '../engine/ops/matmul.js';
@@ -34,7 +35,39 @@ export interface BenchResult {
   maxAbsErr: number | null;
   poolPeakBytes: number | null;
   stages?: Record<string, number>;
+  /** Median ms of the same case in a peer framework (`--peers`), by peer name. */
   peerMs?: Record<string, number>;
+  /** The peer's max abs error against the same CPU reference, by peer name. */
+  peerMaxAbsErr?: Record<string, number | null>;
+  /** Gallery searches: gallery rows scanned per second. */
+  entriesPerSec?: number;
+  /** Live pool bytes before and after repeated runs (no-growth check). */
+  growth?: { runs: number; liveBytesBefore: number; liveBytesAfter: number };
+}
+
+/**
+ * What a case computes, in framework-neutral terms, so that a peer framework
+ * (bench/peers-tfjs.ts) can run the same computation on the same inputs.
+ * Layouts as in this engine: NHWC, conv weights [kh, kw, Cin, Cout],
+ * depthwise [kh, kw, C], linear [in, out].
+ */
+export type PeerOp =
+  | { kind: 'matmul' }
+  | { kind: 'linear' }
+  | { kind: 'conv2d'; stride: number; pad: number; activation: 'none' | 'relu' }
+  | { kind: 'depthwise'; stride: number; pad: number }
+  | { kind: 'maxpool'; kernel: number; stride: number; pad: number }
+  | { kind: 'batchnorm-relu'; eps: number }
+  | { kind: 'global-avgpool' }
+  | { kind: 'softmax' }
+  | { kind: 'l2-normalise' }
+  | { kind: 'add' }
+  /** MobileNetV1-FaceNet inference (batchnorm folded into the convs), input [batch, size, size, 3]. */
+  | { kind: 'mobilenet-facenet'; embedding: number };
+
+export interface PeerInput {
+  data: Float32Array;
+  shape: number[];
 }
 
 export interface BenchSetup {
@@ -45,6 +78,17 @@ export interface BenchSetup {
   poolPeakBytes?: () => number;
   /** Median ms per stage, for cases that report a breakdown. */
   stages?: () => Record<string, number>;
+  /** The inputs, for a peer framework to run the same case on (see BenchCase.peer). */
+  peerInputs?: PeerInput[];
+  /**
+   * Max abs error of an output (from anywhere) against this case's CPU
+   * reference; for whole nets, which have none, against this engine's output.
+   */
+  compare?: (got: Float32Array) => number | Promise<number>;
+  /** Named parameters (PyTorch state-dict names) for a peer to build the same net with the same weights. */
+  peerParams?: () => Promise<Map<string, PeerInput>>;
+  /** Repeats the case and reports live pool bytes before and after (no-growth check). */
+  growth?: () => Promise<{ runs: number; liveBytesBefore: number; liveBytesAfter: number }>;
   dispose: () => void;
 }
 
@@ -56,6 +100,10 @@ export interface BenchCase {
   /** Bytes that must move (reads + writes) at a minimum. */
   bytes?: number;
   setup: () => BenchSetup | Promise<BenchSetup>;
+  /** Set when a peer framework can run the same computation. */
+  peer?: PeerOp;
+  /** Rows searched per run (gallery cases): reported as entries/s. */
+  entries?: number;
 }
 
 const rand = rng(1234);
@@ -65,21 +113,26 @@ const random = (shape: number[]) => {
 };
 
 /** A case that runs one op on fixed inputs and checks its output against a reference. */
-function opCase(name: string, bound: 'compute' | 'memory', shapes: number[][], op: (...xs: Tensor[]) => Tensor, reference: (...xs: Float32Array[]) => ArrayLike<number>, cost: { flops?: number; bytes?: number }): BenchCase {
+function opCase(name: string, bound: 'compute' | 'memory', shapes: number[][], op: (...xs: Tensor[]) => Tensor, reference: (...xs: Float32Array[]) => ArrayLike<number>, cost: { flops?: number; bytes?: number }, peer?: PeerOp): BenchCase {
   return {
     name,
     bound,
     ...cost,
+    ...(peer ? { peer } : {}),
     setup: () => {
       const inputs = shapes.map(random);
       const xs = inputs.map((i) => i.t);
       let out: Tensor | null = null;
+      let ref: ArrayLike<number> | null = null;
+      const compare = (got: Float32Array) => maxAbsDiff(got, (ref ??= reference(...inputs.map((i) => i.data))));
       return {
         run: () => {
           out?.dispose();
           out = noGrad(() => op(...xs));
         },
-        check: async () => maxAbsDiff((await out!.data()) as Float32Array, reference(...inputs.map((i) => i.data))),
+        check: async () => compare((await out!.data()) as Float32Array),
+        compare,
+        peerInputs: inputs.map((i, k) => ({ data: i.data, shape: shapes[k] })),
         dispose: () => {
           out?.dispose();
           xs.forEach((x) => x.dispose());
@@ -106,29 +159,35 @@ function convCase(name: string, x: number[], w: number[], stride: number, pad: n
   const macs = n * ho * wo * cout * kh * kw * (opts.depthwise ? 1 : cin);
   const outBytes = n * ho * wo * cout * 4;
   const inBytes = x.reduce((a, d) => a * d, 1) * 4;
+  const activation = opts.fused ? 'relu' : 'none';
   return {
     name,
     bound: opts.depthwise ? 'memory' : 'compute',
     ...(opts.depthwise ? { bytes: inBytes + outBytes } : { flops: 2 * macs }),
+    peer: opts.depthwise ? { kind: 'depthwise', stride, pad } : { kind: 'conv2d', stride, pad, activation },
     setup: () => {
       const xi = random(x);
       const wi = random(w);
       const bi = random([cout]);
       let out: Tensor | null = null;
       const p = { stride: [stride, stride] as [number, number], padding: [pad, pad] as [number, number], groups: 1 };
+      let ref: ArrayLike<number> | null = null;
+      const reference = () => {
+        const x0 = firstImage(xi.data, x);
+        return opts.depthwise ? depthwiseConv2dRef(x0.data, x0.shape, wi.data, w, bi.data, p).data : conv2dRef(x0.data, x0.shape, wi.data, w, bi.data, { ...p, activation }).data;
+      };
+      const compare = (got: Float32Array) => {
+        ref ??= reference();
+        return maxAbsDiff(got.subarray(0, ref.length), ref);
+      };
       return {
         run: () => {
           out?.dispose();
-          out = noGrad(() => (opts.depthwise ? depthwiseConv2d(xi.t, wi.t, bi.t, p) : conv2d(xi.t, wi.t, bi.t, { ...p, activation: opts.fused ? 'relu' : 'none' })));
+          out = noGrad(() => (opts.depthwise ? depthwiseConv2d(xi.t, wi.t, bi.t, p) : conv2d(xi.t, wi.t, bi.t, { ...p, activation })));
         },
-        check: async () => {
-          const got = (await out!.data()) as Float32Array;
-          const x0 = firstImage(xi.data, x);
-          const ref = opts.depthwise
-            ? depthwiseConv2dRef(x0.data, x0.shape, wi.data, w, bi.data, p).data
-            : conv2dRef(x0.data, x0.shape, wi.data, w, bi.data, { ...p, activation: opts.fused ? 'relu' : 'none' }).data;
-          return maxAbsDiff(got.subarray(0, ref.length), ref);
-        },
+        check: async () => compare((await out!.data()) as Float32Array),
+        compare,
+        peerInputs: [{ data: xi.data, shape: x }, { data: wi.data, shape: w }, { data: bi.data, shape: [cout] }],
         dispose: () => [out, xi.t, wi.t, bi.t].forEach((t) => t?.dispose()),
       };
     },
@@ -140,45 +199,50 @@ function netCase(name: string, make: () => Promise<BenchSetup>): BenchCase {
   return { name, bound: 'compute', setup: make };
 }
 
-export function benchCases(): BenchCase[] {
+export function benchCases(opts: { quick?: boolean } = {}): BenchCase[] {
   const n = 8 * 56 * 56 * 128;
   const bnShape = [8, 56, 56, 128];
   return [
-    opCase('matmul 1024x1024x1024', 'compute', [[1024, 1024], [1024, 1024]], (a, b) => matmul(a, b), (a, b) => matmulRef(a, [1024, 1024], b, [1024, 1024]).data, { flops: 2 * 1024 ** 3 }),
-    opCase('linear b8 1024->128 (FaceNet head)', 'compute', [[8, 1024], [1024, 128], [128]], (x, w, b) => linear(x, w, b), (x, w, b) => linearRef(x, [8, 1024], w, [1024, 128], b), { flops: 2 * 8 * 1024 * 128 }),
+    opCase('matmul 1024x1024x1024', 'compute', [[1024, 1024], [1024, 1024]], (a, b) => matmul(a, b), (a, b) => matmulRef(a, [1024, 1024], b, [1024, 1024]).data, { flops: 2 * 1024 ** 3 }, { kind: 'matmul' }),
+    opCase('linear b8 1024->128 (FaceNet head)', 'compute', [[8, 1024], [1024, 128], [128]], (x, w, b) => linear(x, w, b), (x, w, b) => linearRef(x, [8, 1024], w, [1024, 128], b), { flops: 2 * 8 * 1024 * 128 }, { kind: 'linear' }),
     convCase('conv2d 3x3 N8 56x56 64->128', [8, 56, 56, 64], [3, 3, 64, 128], 1, 1),
     convCase('conv2d 1x1 N8 56x56 128->128', [8, 56, 56, 128], [1, 1, 128, 128], 1, 0),
     convCase('conv2d 3x3 s2 N8 160x160 3->32 +relu (MobileNet stem)', [8, 160, 160, 3], [3, 3, 3, 32], 2, 1, { fused: true }),
     convCase('pnet conv1 N1 480x640 3->10', [1, 480, 640, 3], [3, 3, 3, 10], 1, 0),
     convCase('depthwise 3x3 N8 56x56x128', [8, 56, 56, 128], [3, 3, 128], 1, 1, { depthwise: true }),
-    opCase('maxpool 3x3 s2 N8 112x112x64', 'memory', [[8, 112, 112, 64]], (x) => maxPool2d(x, { kernel: 3, stride: 2, padding: 1 }), (x) => maxPool2dRef(x, [8, 112, 112, 64], { kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: false }).data, { bytes: (8 * 112 * 112 * 64 + 8 * 56 * 56 * 64) * 4 }),
+    opCase('maxpool 3x3 s2 N8 112x112x64', 'memory', [[8, 112, 112, 64]], (x) => maxPool2d(x, { kernel: 3, stride: 2, padding: 1 }), (x) => maxPool2dRef(x, [8, 112, 112, 64], { kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: false }).data, { bytes: (8 * 112 * 112 * 64 + 8 * 56 * 56 * 64) * 4 }, { kind: 'maxpool', kernel: 3, stride: 2, pad: 1 }),
     {
       name: 'batchnorm+relu N8 56x56x128',
       bound: 'memory',
       bytes: 2 * n * 4,
+      peer: { kind: 'batchnorm-relu', eps: 1e-5 },
       setup: () => {
         const x = random(bnShape);
         const gamma = random([128]), beta = random([128]), mean = random([128]);
         const varData = randomArray(128, rand, 0.5, 2);
         const variance = Tensor.from(varData);
         let out: Tensor | null = null;
+        let ref: number[] | null = null;
+        const compare = (got: Float32Array) => maxAbsDiff(got, (ref ??= Array.from(batchNormEval(x.data, 128, gamma.data, beta.data, mean.data, varData, 1e-5), (v) => Math.max(0, v))));
         return {
           run: () => {
             out?.dispose();
-            out = noGrad(() => batchNorm(x.t, gamma.t, beta.t, mean.t, variance, { training: false, activation: 'relu' }));
+            out = noGrad(() => batchNorm(x.t, gamma.t, beta.t, mean.t, variance, { training: false, activation: 'relu', eps: 1e-5 }));
           },
-          check: async () => maxAbsDiff((await out!.data()) as Float32Array, Array.from(batchNormEval(x.data, 128, gamma.data, beta.data, mean.data, varData), (v) => Math.max(0, v))),
+          check: async () => compare((await out!.data()) as Float32Array),
+          compare,
+          peerInputs: [{ data: x.data, shape: bnShape }, { data: gamma.data, shape: [128] }, { data: beta.data, shape: [128] }, { data: mean.data, shape: [128] }, { data: varData, shape: [128] }],
           dispose: () => [out, x.t, gamma.t, beta.t, mean.t, variance].forEach((t) => t?.dispose()),
         };
       },
     },
-    opCase('global avgpool N8 5x5x1024', 'memory', [[8, 5, 5, 1024]], (x) => globalAvgPool(x), (x) => globalAvgPoolRef(x, [8, 5, 5, 1024]).data, { bytes: 8 * 26 * 1024 * 4 }),
-    opCase('softmax 256x1312 (LFW classifier)', 'memory', [[256, 1312]], (x) => softmax(x), (x) => softmaxRef(x, [256, 1312]), { bytes: 2 * 256 * 1312 * 4 }),
-    opCase('l2-normalise 256x128', 'memory', [[256, 128]], (x) => l2Normalize(x), (x) => l2NormalizeRef(x, [256, 128]), { bytes: 2 * 256 * 128 * 4 }),
-    opCase('add N8 56x56x128', 'memory', [bnShape, bnShape], add, (a, b) => broadcastBinary(a, [n], b, [n], (x, y) => x + y).data, { bytes: 3 * n * 4 }),
-    opCase('add bias N8 56x56x128 + [128]', 'memory', [bnShape, [128]], add, (a, b) => broadcastBinary(a, [rows(bnShape), 128], b, [128], (x, y) => x + y).data, { bytes: 2 * n * 4 }),
+    opCase('global avgpool N8 5x5x1024', 'memory', [[8, 5, 5, 1024]], (x) => globalAvgPool(x), (x) => globalAvgPoolRef(x, [8, 5, 5, 1024]).data, { bytes: 8 * 26 * 1024 * 4 }, { kind: 'global-avgpool' }),
+    opCase('softmax 256x1312 (LFW classifier)', 'memory', [[256, 1312]], (x) => softmax(x), (x) => softmaxRef(x, [256, 1312]), { bytes: 2 * 256 * 1312 * 4 }, { kind: 'softmax' }),
+    opCase('l2-normalise 256x128', 'memory', [[256, 128]], (x) => l2Normalize(x), (x) => l2NormalizeRef(x, [256, 128]), { bytes: 2 * 256 * 128 * 4 }, { kind: 'l2-normalise' }),
+    opCase('add N8 56x56x128', 'memory', [bnShape, bnShape], add, (a, b) => broadcastBinary(a, [n], b, [n], (x, y) => x + y).data, { bytes: 3 * n * 4 }, { kind: 'add' }),
+    opCase('add bias N8 56x56x128 + [128]', 'memory', [bnShape, [128]], add, (a, b) => broadcastBinary(a, [rows(bnShape), 128], b, [128], (x, y) => x + y).data, { bytes: 2 * n * 4 }, { kind: 'add' }),
     opCase('resize area 630x1200x3 -> 190x361 (pyramid level)', 'memory', [[1, 630, 1200, 3]], (x) => resizeArea(x, [190, 361]), (x) => resizeAreaRef(x, [1, 630, 1200, 3], 190, 361), { bytes: (630 * 1200 + 190 * 361) * 3 * 4 }),
-    netCase('facenet-mobilenet fwd b8', async () => {
+    withPeer({ kind: 'mobilenet-facenet', embedding: 128 }, { ...netCase('facenet-mobilenet fwd b8', async () => {
       const net = new FaceNet({ backbone: 'mobilenet' }).eval();
       const x = random([8, 160, 160, 3]);
       let out: Tensor | null = null;
@@ -188,12 +252,19 @@ export function benchCases(): BenchCase[] {
           out = noGrad(() => net.embed(x.t));
         },
         poolPeakBytes: () => poolStats().peakBytes,
+        peerInputs: [{ data: x.data, shape: [8, 160, 160, 3] }],
+        peerParams: async () => {
+          const out = new Map<string, PeerInput>();
+          for (const [k, t] of [...net.namedParameters(), ...net.namedBuffers()]) out.set(k, { data: (await t.data()) as Float32Array, shape: [...t.shape] });
+          return out;
+        },
+        compare: async (got) => maxAbsDiff(got, (await out!.data()) as Float32Array),
         dispose: () => {
           [out, x.t].forEach((t) => t?.dispose());
           net.dispose();
         },
       };
-    }),
+    }), flops: mobilenetFacenetFlops(8, 160, 128) }),
     netCase('facenet-mobilenet train-step b8', async () => {
       const net = new FaceNet({ backbone: 'mobilenet', numClasses: 100 });
       const opt = new Adam(net.namedParameters(), { lr: 1e-4 });
@@ -228,9 +299,110 @@ export function benchCases(): BenchCase[] {
           },
           stages: () => Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, [...v].sort((a, b) => a - b)[v.length >> 1]])),
           poolPeakBytes: () => poolStats().peakBytes,
+          // Memory: live pool bytes must not grow over repeated detections of the same photo.
+          ...(label === 'multiface'
+            ? {
+                growth: async () => {
+                  const runs = opts.quick ? 10 : 100;
+                  await sync();
+                  const before = poolStats().liveBytes;
+                  for (let i = 0; i < runs; i++) await detector.detect(img);
+                  await sync();
+                  return { runs, liveBytesBefore: before, liveBytesAfter: poolStats().liveBytes };
+                },
+              }
+            : {}),
           dispose: () => undefined,
         };
       }),
     ),
+    ...[1_000, 100_000, 1_000_000].map((rows) => galleryCase(rows, 16, 128, 5)),
   ];
+}
+
+/** Multiply-adds x 2 of MobileNetV1-FaceNet inference (convs and the bottleneck; the elementwise rest is noise). */
+function mobilenetFacenetFlops(n: number, size: number, embedding: number): number {
+  let side = Math.ceil(size / 2);
+  let macs = side * side * 32 * 27;
+  for (const [cin, cout, stride] of [[32, 64, 1], [64, 128, 2], [128, 128, 1], [128, 256, 2], [256, 256, 1], [256, 512, 2], [512, 512, 1], [512, 512, 1], [512, 512, 1], [512, 512, 1], [512, 512, 1], [512, 1024, 2], [1024, 1024, 1]]) {
+    side = Math.ceil(side / stride);
+    macs += side * side * cin * (9 + cout);
+  }
+  return 2 * n * (macs + 1024 * embedding);
+}
+
+function withPeer(peer: PeerOp, c: BenchCase): BenchCase {
+  return { ...c, peer };
+}
+
+/** Unit rows [n, d] of a seeded normal-ish distribution (synthetic face embeddings). */
+function unitRows(n: number, d: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const x = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) {
+      const v = r() + r() + r() - 1.5; // roughly normal: directions spread over the sphere
+      x[i * d + j] = v;
+      s += v * v;
+    }
+    const inv = 1 / Math.sqrt(s);
+    for (let j = 0; j < d; j++) x[i * d + j] *= inv;
+  }
+  return x;
+}
+
+/**
+ * `identify gallery N`: the identify tool's GPU search (engine/ops/topk.ts
+ * GpuGallery: S = Q G^T, then a per-row top-k, in chunks under the storage
+ * binding limit, merged on the host) of `m` query faces against `rows`
+ * synthetic unit embeddings. The gallery is uploaded once (as identify does);
+ * a sample is one search including its readback. Checked against a CPU
+ * brute-force nearest-k.
+ */
+function galleryCase(rows: number, m: number, d: number, k: number): BenchCase {
+  const label = rows >= 1e6 ? `${rows / 1e6}M` : `${rows / 1e3}k`;
+  return {
+    name: `identify gallery ${label}`,
+    bound: 'memory',
+    // At a minimum the gallery is read once per search.
+    bytes: rows * d * 4,
+    flops: 2 * m * rows * d,
+    entries: rows,
+    setup: () => {
+      const gallery = unitRows(rows, d, 7 + rows);
+      const queries = unitRows(m, d, 3);
+      const gpu = new GpuGallery(gallery, d);
+      let last: Nearest | null = null;
+      return {
+        run: async () => {
+          last = await gpu.search(queries, k);
+        },
+        check: async () => {
+          // CPU brute force: distances of the k nearest; and the same rows found (up to ties).
+          let err = 0;
+          for (let q = 0; q < m; q++) {
+            const best: { s: number; i: number }[] = [];
+            for (let i = 0; i < rows; i++) {
+              let s = 0;
+              for (let j = 0; j < d; j++) s += queries[q * d + j] * gallery[i * d + j];
+              if (best.length < k || s > best[best.length - 1].s) {
+                best.push({ s, i });
+                best.sort((a, b) => b.s - a.s || a.i - b.i);
+                if (best.length > k) best.pop();
+              }
+            }
+            for (let r = 0; r < k; r++) {
+              const want = Math.sqrt(Math.max(0, 2 - 2 * best[r].s));
+              err = Math.max(err, Math.abs(last!.distances[q * k + r] - want));
+              if (last!.indices[q * k + r] !== best[r].i && Math.abs(last!.distances[q * k + r] - want) > 1e-4) err = Infinity;
+            }
+          }
+          return err;
+        },
+        poolPeakBytes: () => poolStats().peakBytes,
+        dispose: () => gpu.dispose(),
+      };
+    },
+  };
 }

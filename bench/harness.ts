@@ -1,6 +1,6 @@
 // Benchmark plumbing: median wall time of GPU work with the queue drained
 // before and after each sample, and the adapter's own peaks for reference.
-import { sync, runtime } from '../engine/runtime.js';
+import { sync as engineSync, runtime } from '../engine/runtime.js';
 import { Tensor } from '../engine/tensor.js';
 import { kernel, dispatch, grid1d } from '../engine/kernel.js';
 
@@ -15,7 +15,9 @@ export interface Timing {
  * `inner` repetitions per sample amortise the ~0.05 ms submit round trip for
  * tiny kernels; the reported time is per repetition.
  */
-export async function timeGpu(run: () => void | Promise<void>, opts: { warmup?: number; samples?: number; inner?: number; minTotalMs?: number } = {}): Promise<Timing> {
+export async function timeGpu(run: () => void | Promise<void>, opts: { warmup?: number; samples?: number; inner?: number; minTotalMs?: number; sync?: () => Promise<void> } = {}): Promise<Timing> {
+  // A peer framework passes its own synchronisation (submit its queued work, wait for the queue).
+  const sync = opts.sync ?? engineSync;
   const warmup = opts.warmup ?? 2;
   const inner = opts.inner ?? 1;
   for (let i = 0; i < warmup; i++) {
