@@ -41,6 +41,7 @@ export interface BenchResult {
   peerMaxAbsErr?: Record<string, number | null>;
   /** Gallery searches: gallery rows scanned per second. */
   entriesPerSec?: number;
+  imagesPerSec?: number;
   /** Live pool bytes before and after repeated runs (no-growth check). */
   growth?: { runs: number; liveBytesBefore: number; liveBytesAfter: number };
 }
@@ -104,6 +105,8 @@ export interface BenchCase {
   peer?: PeerOp;
   /** Rows searched per run (gallery cases): reported as entries/s. */
   entries?: number;
+  /** Images per run (net cases): reported as images/s. */
+  images?: number;
 }
 
 const rand = rng(1234);
@@ -242,51 +245,10 @@ export function benchCases(opts: { quick?: boolean } = {}): BenchCase[] {
     opCase('add N8 56x56x128', 'memory', [bnShape, bnShape], add, (a, b) => broadcastBinary(a, [n], b, [n], (x, y) => x + y).data, { bytes: 3 * n * 4 }, { kind: 'add' }),
     opCase('add bias N8 56x56x128 + [128]', 'memory', [bnShape, [128]], add, (a, b) => broadcastBinary(a, [rows(bnShape), 128], b, [128], (x, y) => x + y).data, { bytes: 2 * n * 4 }, { kind: 'add' }),
     opCase('resize area 630x1200x3 -> 190x361 (pyramid level)', 'memory', [[1, 630, 1200, 3]], (x) => resizeArea(x, [190, 361]), (x) => resizeAreaRef(x, [1, 630, 1200, 3], 190, 361), { bytes: (630 * 1200 + 190 * 361) * 3 * 4 }),
-    withPeer({ kind: 'mobilenet-facenet', embedding: 128 }, { ...netCase('facenet-mobilenet fwd b8', async () => {
-      const net = new FaceNet({ backbone: 'mobilenet' }).eval();
-      const x = random([8, 160, 160, 3]);
-      let out: Tensor | null = null;
-      return {
-        run: () => {
-          out?.dispose();
-          out = noGrad(() => net.embed(x.t));
-        },
-        poolPeakBytes: () => poolStats().peakBytes,
-        peerInputs: [{ data: x.data, shape: [8, 160, 160, 3] }],
-        peerParams: async () => {
-          const out = new Map<string, PeerInput>();
-          for (const [k, t] of [...net.namedParameters(), ...net.namedBuffers()]) out.set(k, { data: (await t.data()) as Float32Array, shape: [...t.shape] });
-          return out;
-        },
-        compare: async (got) => maxAbsDiff(got, (await out!.data()) as Float32Array),
-        dispose: () => {
-          [out, x.t].forEach((t) => t?.dispose());
-          net.dispose();
-        },
-      };
-    }), flops: mobilenetFacenetFlops(8, 160, 128) }),
-    netCase('facenet-mobilenet train-step b8', async () => {
-      const net = new FaceNet({ backbone: 'mobilenet', numClasses: 100 });
-      const opt = new Adam(net.namedParameters(), { lr: 1e-4 });
-      const x = random([8, 160, 160, 3]);
-      const labels = Tensor.from(Array.from({ length: 8 }, (_, i) => i), [8], 'i32');
-      return {
-        run: () =>
-          tidy(() => {
-            const out = net.forward(x.t, { dropoutSeed: 1 });
-            crossEntropy(out.logits!, labels).backward();
-            opt.step();
-            opt.zeroGrad();
-          }),
-        poolPeakBytes: () => poolStats().peakBytes,
-        dispose: () => {
-          x.t.dispose();
-          labels.dispose();
-          opt.dispose();
-          net.dispose();
-        },
-      };
-    }),
+    withPeer({ kind: 'mobilenet-facenet', embedding: 128 }, facenetForwardCase(8)),
+    facenetForwardCase(1),
+    facenetTrainStepCase(8),
+    facenetTrainStepCase(32),
     ...[['multiface', '../examples/multiface.jpg'], ...['angelina_jolie', 'kate_siegel', 'paul_rudd', 'shea_whigham'].map((n) => [n, `../test/data/portraits/${n}.jpg`])].map(([label, file]) =>
       netCase(`mtcnn detect ${label}`, async () => {
         const detector = await loadMtcnnDetector();
@@ -404,5 +366,65 @@ function galleryCase(rows: number, m: number, d: number, k: number): BenchCase {
         dispose: () => gpu.dispose(),
       };
     },
+  };
+}
+
+/** MobileNetV1-FaceNet at 160x160, eval mode, random weights: the embedding of a batch. */
+function facenetForwardCase(batch: number): BenchCase {
+  return {
+    ...netCase(`facenet-mobilenet fwd b${batch}`, async () => {
+      const net = new FaceNet({ backbone: 'mobilenet' }).eval();
+      const x = random([batch, 160, 160, 3]);
+      let out: Tensor | null = null;
+      return {
+        run: () => {
+          out?.dispose();
+          out = noGrad(() => net.embed(x.t));
+        },
+        poolPeakBytes: () => poolStats().peakBytes,
+        peerInputs: [{ data: x.data, shape: [batch, 160, 160, 3] }],
+        peerParams: async () => {
+          const out = new Map<string, PeerInput>();
+          for (const [k, t] of [...net.namedParameters(), ...net.namedBuffers()]) out.set(k, { data: (await t.data()) as Float32Array, shape: [...t.shape] });
+          return out;
+        },
+        compare: async (got) => maxAbsDiff(got, (await out!.data()) as Float32Array),
+        dispose: () => {
+          [out, x.t].forEach((t) => t?.dispose());
+          net.dispose();
+        },
+      };
+    }),
+    flops: mobilenetFacenetFlops(batch, 160, 128),
+    images: batch,
+  };
+}
+
+/** One training step (forward, cross-entropy backward, Adam) of MobileNetV1-FaceNet at 160x160. */
+function facenetTrainStepCase(batch: number): BenchCase {
+  return {
+    ...netCase(`facenet-mobilenet train-step b${batch}`, async () => {
+      const net = new FaceNet({ backbone: 'mobilenet', numClasses: 100 });
+      const opt = new Adam(net.namedParameters(), { lr: 1e-4 });
+      const x = random([batch, 160, 160, 3]);
+      const labels = Tensor.from(Array.from({ length: batch }, (_, i) => i % 100), [batch], 'i32');
+      return {
+        run: () =>
+          tidy(() => {
+            const out = net.forward(x.t, { dropoutSeed: 1 });
+            crossEntropy(out.logits!, labels).backward();
+            opt.step();
+            opt.zeroGrad();
+          }),
+        poolPeakBytes: () => poolStats().peakBytes,
+        dispose: () => {
+          x.t.dispose();
+          labels.dispose();
+          opt.dispose();
+          net.dispose();
+        },
+      };
+    }),
+    images: batch,
   };
 }

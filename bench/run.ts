@@ -70,12 +70,14 @@ for (const c of benchCases({ quick })) {
     const poolPeakBytes = setup.poolPeakBytes ? poolStats().peakBytes : null;
     const r: BenchResult = { name: c.name, ms: t.medianMs, gflops, gbps, peakFraction, maxAbsErr, poolPeakBytes, ...(stages ? { stages } : {}) };
     if (c.entries) r.entriesPerSec = c.entries / (t.medianMs / 1000);
+    if (c.images) r.imagesPerSec = c.images / (t.medianMs / 1000);
     console.log(
       `${c.name.padEnd(40)} ${t.medianMs.toFixed(3).padStart(9)} ms ` +
         `${gflops !== null ? gflops.toFixed(1).padStart(7) + ' GFLOP/s' : ''}${gbps !== null ? gbps.toFixed(2).padStart(7) + ' GB/s' : ''}` +
         `${peakFraction !== null ? ' ' + (100 * peakFraction).toFixed(0).padStart(4) + '% of peak' : ''}` +
         `${maxAbsErr !== null ? '  err ' + maxAbsErr.toExponential(1) : ''}` +
         `${r.entriesPerSec ? '  ' + (r.entriesPerSec / 1e6).toFixed(1) + 'M entries/s' : ''}` +
+        `${r.imagesPerSec ? '  ' + r.imagesPerSec.toFixed(1) + ' images/s' : ''}` +
         `${poolPeakBytes !== null ? '  pool peak ' + mib(poolPeakBytes) : ''}`,
     );
     if (stages) console.log(`${''.padEnd(42)}${Object.entries(stages).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')} ms`);
