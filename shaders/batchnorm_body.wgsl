@@ -132,7 +132,8 @@ fn running_stats(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 
 // ---- normalisation -------------------------------------------------------------
 
-// 0 none, 1 relu, 2 relu6 (fused for inference).
+// 0 none, 1 relu, 2 relu6, fused after the affine map; the backward kernels
+// take the same ACT and mask g where the activation clipped.
 override ACT: u32 = 0u;
 
 struct Apply { n: u32, groups: u32, }
@@ -157,6 +158,18 @@ fn normalise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 
 @group(0) @binding(10) var<storage, read> g: array<Elem>;
 
+// The gradient reaching the batchnorm's output: g where the fused activation
+// let the value v = x * scale + shift through (0 < v, and v < 6 for relu6, as
+// activation_body.wgsl's backward), 0 where it clipped. v is recomputed
+// exactly as normalise computed it.
+fn act_g(i: u32, cg: u32, groups: u32) -> Elem {
+  if (ACT == 0u) { return g[i]; }
+  let v = fma(x[i], stats_in[2u * groups + cg], stats_in[3u * groups + cg]);
+  var through = v > Elem(0.0);
+  if (ACT == 2u) { through = through & (v < Elem(6.0)); }
+  return select(Elem(0.0), g[i], through);
+}
+
 // Per chunk of rows and channel group: sum(g) and sum(g * xhat), written as
 // [chunks, 2, groups] so that, read as f32 [chunks, 2C], columnSum finishes it.
 @compute @workgroup_size(WG)
@@ -173,8 +186,9 @@ fn grad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   var sum_gx = Elem(0.0);
   for (var r = r0; r < r1; r++) {
     let i = r * pu.groups + cg;
-    sum_g += g[i];
-    sum_gx = fma(g[i], (x[i] - mean) * invstd, sum_gx);
+    let gi = act_g(i, cg, pu.groups);
+    sum_g += gi;
+    sum_gx = fma(gi, (x[i] - mean) * invstd, sum_gx);
   }
   parts_out[(2u * chunk) * pu.groups + cg] = sum_g;
   parts_out[(2u * chunk + 1u) * pu.groups + cg] = sum_gx;
@@ -195,7 +209,7 @@ fn backward_batch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   let cg = i % bu.groups;
   let inv_rows = 1.0 / f32(bu.rows);
   let xhat = (x[i] - stats_in[cg]) * stats_in[bu.groups + cg];
-  let centred = g[i] - sums[cg] * inv_rows - xhat * (sums[bu.groups + cg] * inv_rows);
+  let centred = act_g(i, cg, bu.groups) - sums[cg] * inv_rows - xhat * (sums[bu.groups + cg] * inv_rows);
   dx[i] = stats_in[2u * bu.groups + cg] * centred;
 }
 
@@ -207,5 +221,5 @@ struct BackwardRunning { n: u32, groups: u32, }
 fn backward_running(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg, 256u);
   if (i >= eu.n) { return; }
-  dx[i] = g[i] * stats_in[2u * eu.groups + i % eu.groups];
+  dx[i] = act_g(i, i % eu.groups, eu.groups) * stats_in[2u * eu.groups + i % eu.groups];
 }

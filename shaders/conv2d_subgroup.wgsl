@@ -31,7 +31,7 @@
 // host uses the plain kernel otherwise).
 enable subgroups;
 
-override ACT: u32 = 0u; // forward's fused activation: 0 none, 1 relu, 2 relu6
+override ACT: u32 = 0u; // forward's fused activation: 0 none, 1 relu, 2 relu6, 3 prelu (slopes in alpha)
 override GROUPS: u32 = 1u;
 override LANE_GROUP_MASK: u32 = 0u;
 
@@ -39,10 +39,11 @@ const LOADS = 2u; // rows each lane loads per step
 const ROWS = 8u * LOADS; // rows per lane group
 const COLS = 32u; // channels per lane group: a vec4 per lane
 
-fn activate(v: vec4<f32>) -> vec4<f32> {
+fn activate(v: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   switch ACT {
     case 1u: { return max(v, vec4(0.0)); }
     case 2u: { return clamp(v, vec4(0.0), vec4(6.0)); }
+    case 3u: { return select(a * v, v, v > vec4(0.0)); }
     default: { return v; }
   }
 }
@@ -78,6 +79,7 @@ struct Forward {
   k_h: u32, k_w: u32, stride_y: u32, stride_x: u32,
   pad_y: i32, pad_x: i32, cout_g: u32, col_blocks: u32, // column blocks per group
   has_bias: u32, w_c4: u32, // vec4s per row of w: groups * ceil(cout_g / 4)
+  alpha_last: u32, // prelu: alpha's last index (out_c - 1, or 0 for one shared slope)
 }
 @group(0) @binding(0) var<uniform> fu: Forward;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -85,6 +87,8 @@ struct Forward {
 // Bound to w when has_bias is 0 (every binding needs a buffer; it is not read then).
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+// PReLU slopes when ACT is 3; bound to w otherwise.
+@group(0) @binding(5) var<storage, read> alpha: array<f32>;
 
 // Channels c..c+3 of x from `at` (channel 0 of the group at a pixel); channels
 // at or past `count`, and everything when `inside` is false (padding), are 0.
@@ -158,9 +162,13 @@ fn forward(
     }
   }
 
+  var slopes = vec4(0.0);
+  if (ACT == 3u) {
+    for (var j = 0u; j < 4u; j++) { slopes[j] = alpha[min(co + j, fu.alpha_last)]; }
+  }
   for (var r = 0u; r < ROWS; r++) {
     if (p0 + r < npix) {
-      let v = activate(acc[r]);
+      let v = activate(acc[r], slopes);
       let at = (p0 + r) * fu.out_c + co;
       for (var j = 0u; j < valid; j++) { y[at + j] = v[j]; }
     }

@@ -12,6 +12,10 @@ struct Params {
   out_h: u32,
   out_w: u32,
   zero_outside: u32,  // 1: pixels outside the image read 0; 0: clip (area) / clamp (bilinear)
+  // area only: outputs are written as (v - mean) * scale per channel (the
+  // normalisation of image.wgsl fused in; 0 and 1 leave them as they are).
+  mean: vec4<f32>,
+  scale: vec4<f32>,
 }
 @group(0) @binding(0) var<uniform> u: Params;
 @group(0) @binding(1) var<storage, read> img: array<f32>;
@@ -39,7 +43,8 @@ fn area_crop(p: u32, b: i32) {
     y1 = min(y1, i32(u.in_h));
   }
   if (b < 0 || b >= i32(u.images) || y1 <= y0 || x1 <= x0) {
-    store_zeros(p);
+    // Zeros, normalised like every other output.
+    for (var c = 0u; c < u.channels; c += 4u) { store4(p * u.channels + c, min(4u, u.channels - c), (vec4<f32>(0.0) - u.mean) * u.scale); }
     return;
   }
   let crop_h = u32(y1 - y0);
@@ -56,7 +61,7 @@ fn area_crop(p: u32, b: i32) {
     for (var yy = wy0; yy < wy1; yy++) {
       for (var xx = wx0; xx < wx1; xx++) { sum += load4(u32(b), y0 + i32(yy), x0 + i32(xx), c, count); }
     }
-    store4(p * u.channels + c, count, sum / rows / cols);
+    store4(p * u.channels + c, count, (sum / rows / cols - u.mean) * u.scale);
   }
 }
 

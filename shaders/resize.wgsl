@@ -13,6 +13,10 @@ struct Params {
   out_w: u32,
   channels: u32,
   align_corners: u32, // bilinear only
+  // area only: outputs are written as (v - mean) * scale per channel (the
+  // normalisation of image.wgsl fused in; 0 and 1 leave them as they are).
+  mean: vec4<f32>,
+  scale: vec4<f32>,
 }
 @group(0) @binding(0) var<uniform> u: Params;
 @group(0) @binding(1) var<storage, read> img: array<f32>;
@@ -59,7 +63,7 @@ fn area(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       let line = (b * u.in_h + yy) * u.in_w;
       for (var xx = x0; xx < x1; xx++) { sum += load4((line + xx) * u.channels + c, count); }
     }
-    store4(p * u.channels + c, count, sum / rows / cols);
+    store4(p * u.channels + c, count, (sum / rows / cols - u.mean) * u.scale);
   }
 }
 

@@ -1,7 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { Tensor, tidy, noGrad } from '../engine/tensor.js';
 import { runtime } from '../engine/runtime.js';
-import { conv2d, depthwiseConv2d, type ConvVariant, type Conv2dOptions } from '../engine/ops/conv.js';
+import { conv2d, depthwiseConv2d, forceDirectPlain, type ConvVariant, type Conv2dOptions } from '../engine/ops/conv.js';
+import { prelu } from '../engine/ops/activation.js';
 import { conv2dRef, conv2dBackwardRef, depthwiseConv2dRef, type ConvRefParams } from './reference/conv.js';
 import { rng, randomArray } from './gradcheck/harness.js';
 
@@ -163,6 +164,16 @@ describe('conv2d against the CPU reference', () => {
     expect(e.gb).toBeLessThan(5 * TOL);
   });
 
+  it.each(variants)('pointwise 1x1 (gradients as matmuls in the fast path): N2 7x9 24->20 and 5->36 (%s)', async (variant) => {
+    for (const [cin, cout] of [[24, 20], [5, 36]]) {
+      const e = await checkConv({ x: [2, 7, 9, cin], w: [1, 1, cin, cout], p: { stride: [1, 1], padding: [0, 0], groups: 1 }, bias: true }, variant, true);
+      expect(e.fwd).toBeLessThan(TOL);
+      expect(e.gx).toBeLessThan(TOL);
+      expect(e.gw).toBeLessThan(5 * TOL);
+      expect(e.gb).toBeLessThan(5 * TOL);
+    }
+  });
+
   it('more than 65535 row blocks: the fast grid spills into z', async () => {
     // 1,060,900 output pixels / 16 per lane group = 66,307 row blocks.
     const e = await checkConv({ x: [1, 1030, 1030, 2], w: [1, 1, 2, 4], p: { stride: [1, 1], padding: [0, 0], groups: 1 }, bias: false }, 'fast', false);
@@ -201,6 +212,81 @@ describe('conv2d against the CPU reference', () => {
       t.grad?.dispose();
       t.dispose();
     }
+  });
+});
+
+describe('conv2d direct kernel (few channels) against the CPU reference', () => {
+  // 'direct' broadcasts weights with subgroup shuffles on software adapters;
+  // 'direct-plain' forces the GPU form that reads them straight from memory.
+  const modes = ['direct', 'direct-plain'] as const;
+  const run = async (mode: (typeof modes)[number], pr: Parameters<typeof checkConv>[0], backward = false) => {
+    forceDirectPlain(mode === 'direct-plain');
+    try {
+      return await checkConv(pr, 'direct', backward);
+    } finally {
+      forceDirectPlain(false);
+    }
+  };
+  const one = (activation?: ConvRefParams['activation']): ConvRefParams => ({ stride: [1, 1], padding: [0, 0], groups: 1, activation });
+
+  it.each(modes)('P-Net shapes 3->10, 10->16, 32->2 1x1; forward, and backward through auto (%s)', async (mode) => {
+    for (const [x, w] of [[[2, 17, 23, 3], [3, 3, 3, 10]], [[1, 9, 14, 10], [3, 3, 10, 16]], [[1, 5, 7, 32], [1, 1, 32, 2]]]) {
+      const e = await run(mode, { x, w, p: one(), bias: true }, true);
+      expect(e.fwd).toBeLessThan(TOL);
+      expect(e.gx).toBeLessThan(TOL);
+      expect(e.gw).toBeLessThan(5 * TOL);
+    }
+  });
+
+  it.each(modes)('channel blocks (40 outputs), 5x3 kernel, stride [2, 3], padding, width below a thread row, fused activations (%s)', async (mode) => {
+    for (const [x, w, p, bias] of [
+      [[2, 11, 13, 3], [5, 3, 3, 40], { stride: [2, 3], padding: [2, 1], groups: 1 }, false],
+      [[1, 6, 3, 4], [3, 3, 4, 28], { stride: [1, 1], padding: [1, 1], groups: 1, activation: 'relu' }, true],
+      [[3, 7, 9, 5], [2, 7, 5, 6], { stride: [1, 2], padding: [0, 3], groups: 1, activation: 'relu6' }, true],
+    ] as [number[], number[], ConvRefParams, boolean][]) {
+      const e = await run(mode, { x, w, p, bias });
+      expect(e.fwd).toBeLessThan(TOL);
+    }
+  });
+
+  it('auto takes the direct kernel for few channels and matches the fast one', async () => {
+    const x = Tensor.from(random([1, 20, 30, 3]), [1, 20, 30, 3]);
+    const w = Tensor.from(random([3, 3, 3, 10]), [3, 3, 3, 10]);
+    const a = noGrad(() => conv2d(x, w, null, { variant: 'direct' }));
+    const b = noGrad(() => conv2d(x, w, null));
+    expect(Array.from(await b.data())).toEqual(Array.from(await a.data()));
+    [x, w, a, b].forEach((t) => t.dispose());
+  });
+});
+
+describe('conv2d fused prelu', () => {
+  const cases: [string, number[], number[], ConvVariant][] = [
+    ['direct 3->10', [1, 12, 13, 3], [3, 3, 3, 10], 'direct'],
+    ['fast 16->32', [1, 9, 10, 16], [3, 3, 16, 32], 'fast'],
+    ['plain 4->6 (prelu op after)', [1, 6, 7, 4], [3, 3, 4, 6], 'plain'],
+  ];
+  it.each(cases)('%s: per-channel and shared slopes equal conv + prelu', async (_name, xs, ws, variant) => {
+    const x = Tensor.from(random(xs), xs);
+    const w = Tensor.from(random(ws), ws);
+    const b = Tensor.from(random([ws[3]]), [ws[3]]);
+    for (const slopes of [Tensor.from(random([ws[3]]), [ws[3]]), Tensor.from([0.3], [1])]) {
+      const fused = noGrad(() => conv2d(x, w, b, { prelu: slopes, variant }));
+      const ref = noGrad(() => prelu(conv2d(x, w, b, { variant: 'plain' }), slopes));
+      expect(maxScaledError(await fused.data(), await ref.data())).toBeLessThan(TOL);
+      [fused, ref, slopes].forEach((t) => t.dispose());
+    }
+    [x, w, b].forEach((t) => t.dispose());
+  });
+
+  it('refuses prelu with an activation, with the wrong slope count, and when gradients are wanted', () => {
+    const x = Tensor.from(random([1, 4, 4, 3]), [1, 4, 4, 3]);
+    const w = Tensor.from(random([3, 3, 3, 4]), [3, 3, 3, 4]).requireGrad();
+    const a = Tensor.from(random([4]), [4]);
+    const a3 = Tensor.from(random([3]), [3]);
+    expect(() => noGrad(() => conv2d(x, w, null, { prelu: a, activation: 'relu' }))).toThrow(/conv2d: prelu and activation "relu" are exclusive/);
+    expect(() => noGrad(() => conv2d(x, w, null, { prelu: a3 }))).toThrow(/conv2d: prelu slopes \[3\] must be f32 \[4\] or \[1\]/);
+    expect(() => conv2d(x, w, null, { prelu: a })).toThrow(/conv2d: the fused prelu is inference-only/);
+    [x, w, a, a3].forEach((t) => t.dispose());
   });
 });
 

@@ -58,6 +58,61 @@ describe('FaceNet forward shapes', () => {
   });
 });
 
+describe('FaceNet inference batchnorm folding', () => {
+  /** Non-trivial batchnorm statistics and affines, so folding has something to fold. */
+  function randomiseBatchnorms(net: Module, seed: number): void {
+    const r = rng(seed);
+    for (const [name, t] of net.stateDict()) {
+      if (!/(running_mean|running_var|bn\d?\.|\.[14]\.|last_bn)/.test(name) || t.rank !== 1) continue;
+      const n = t.shape[0];
+      const v = name.endsWith('running_var') ? randomArray(n, r, 0.5, 2) : name.endsWith('weight') ? randomArray(n, r, 0.5, 1.5) : randomArray(n, r, -0.3, 0.3);
+      copyInto(t, { shape: [n], dtype: 'f32', data: v } as HostTensor);
+    }
+    net.dropDerived();
+  }
+
+  it('MobileNet FaceNet: folded (eval, noGrad) features equal the unfolded batchnorm path within 1e-4', async () => {
+    seedInit(41);
+    const net = new FaceNet({ backbone: 'mobilenet' });
+    randomiseBatchnorms(net, 42);
+    net.eval();
+    const x = random([2, 64, 64, 3], 43);
+    // With a graph being recorded the blocks keep the separate batchnorms.
+    const unfolded = tidy(() => net.forward(x).features);
+    const want = (await unfolded.data()) as Float32Array;
+    const folded = noGrad(() => net.forward(x).features);
+    const got = (await folded.data()) as Float32Array;
+    let err = 0;
+    for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
+    expect(err).toBeLessThan(1e-4);
+    expect(want.some((v) => Math.abs(v) > 1e-3)).toBe(true);
+    // The backbone's own output (the head's batchnorm could hide it), 1024 channels of 2x2.
+    const bbWant = (await tidy(() => net.backbone.forward(x)).data()) as Float32Array;
+    const bbGot = (await noGrad(() => net.backbone.forward(x)).data()) as Float32Array;
+    let bbErr = 0;
+    for (let i = 0; i < bbWant.length; i++) bbErr = Math.max(bbErr, Math.abs(bbGot[i] - bbWant[i]) / (1 + Math.abs(bbWant[i])));
+    expect(bbErr).toBeLessThan(1e-4);
+    expect(bbWant.filter((v) => v > 1e-2 && v < 6).length).toBeGreaterThan(bbWant.length / 10);
+    // Changed weights (loadStateDict) drop the folded copies: the folded path follows.
+    const dict = new Map([...net.stateDict()].map(([k, t]) => [k, t]));
+    const bnVar = 'last_bn.running_var';
+    net.loadStateDict({ [bnVar]: { shape: dict.get(bnVar)!.shape, dtype: 'f32', data: randomArray(dict.get(bnVar)!.size, rng(44), 3, 4) } as HostTensor }, { strict: false });
+    const again = noGrad(() => net.forward(x).features);
+    const unfoldedAgain = tidy(() => net.forward(x).features);
+    const a = (await again.data()) as Float32Array;
+    const b = (await unfoldedAgain.data()) as Float32Array;
+    let err2 = 0, moved = 0;
+    for (let i = 0; i < a.length; i++) {
+      err2 = Math.max(err2, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+      moved = Math.max(moved, Math.abs(a[i] - got[i]));
+    }
+    expect(err2).toBeLessThan(1e-4);
+    expect(moved).toBeGreaterThan(1e-4);
+    [x, unfolded, folded, again, unfoldedAgain].forEach((t) => t.dispose());
+    net.dispose();
+  });
+});
+
 describe('FaceNet parameter counts', () => {
   // Keras' MobileNet(alpha=1.0, include_top=False) reports 3,228,864
   // parameters, counting batchnorm moving means and variances; PyTorch counts

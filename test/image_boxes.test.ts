@@ -3,7 +3,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { PNG } from 'pngjs';
 import { Tensor } from '../engine/tensor.js';
 import { iouMatrix, nms, batchedNms, readKept, type OverlapMode } from '../engine/ops/boxes.js';
-import { resizeArea, resizeBilinear, cropAndResize, normalizeImage, packRgba } from '../engine/ops/image.js';
+import { resizeArea, resizeBilinear, cropAndResize, normalizeImage, packRgba, integralImage, resizeAreaPacked, packedResizeExact, cropAreaPacked, packedCropExact } from '../engine/ops/image.js';
 import { iouMatrixRef, nmsRef, resizeAreaRef, resizeBilinearRef, cropAreaRef, cropBilinearRef, normalizeRgbaRef } from './reference/image_boxes.js';
 
 // Deterministic PRNG so a failure reproduces.
@@ -218,6 +218,67 @@ describe('resizeArea', () => {
       }
     });
   }
+});
+
+describe('fused normalisation of resizeArea and area crops', () => {
+  it('equals normalizeImage after the resize or crop, bit for bit (empty crops included)', async () => {
+    const shape = [1, 40, 60, 3];
+    const data = randomImage(shape, 31, true);
+    const img = Tensor.from(data, shape);
+    const boxes = Tensor.from([10, 5, 33, 28, -20, 3, -2, 10, 3.7, 2.2, 20.9, 30.5], [3, 4]);
+    for (const normalize of [{}, { mean: [1, 2, 3], scale: 0.5 }]) {
+      const pairs: [Tensor, Tensor][] = [
+        [resizeArea(img, [17, 23], { normalize }), normalizeImage(resizeArea(img, [17, 23]), normalize)],
+        [cropAndResize(img, boxes, null, [24, 24], { normalize }), normalizeImage(cropAndResize(img, boxes, null, [24, 24]), normalize)],
+      ];
+      for (const [fused, separate] of pairs) {
+        expect(Array.from(await fused.data())).toEqual(Array.from(await separate.data()));
+        fused.dispose();
+        separate.dispose();
+      }
+    }
+    expect(() => cropAndResize(img, boxes, null, [8, 8], { method: 'bilinear', normalize: {} })).toThrow(/normalize is fused into the 'area' method only/);
+    img.dispose();
+    boxes.dispose();
+  });
+});
+
+describe('resizeAreaPacked (summed-area table)', () => {
+  it('equals resizeArea of the unpacked floats bit for bit, normalised or not, and refuses windows past 2^24', async () => {
+    const [h, w] = [63, 120];
+    const rgba = new Uint8Array(h * w * 4);
+    const r = rng(77);
+    for (let i = 0; i < rgba.length; i++) rgba[i] = Math.floor(r() * 256);
+    const packed = packRgba(rgba, w, h);
+    const floats = normalizeImage(packed, { mean: 0, scale: 1 });
+    const table = integralImage(packed);
+    for (const size of [[38, 73], [19, 37], [12, 23], [63, 120], [1, 1], [70, 130]] as [number, number][]) {
+      for (const normalize of [undefined, {}]) {
+        const a = resizeAreaPacked(table, size, normalize ? { normalize } : {});
+        const b = resizeArea(floats, size, normalize ? { normalize } : {});
+        expect(a.shape).toEqual(b.shape);
+        expect(Array.from(await a.data())).toEqual(Array.from(await b.data()));
+        a.dispose();
+        b.dispose();
+      }
+    }
+    expect(packedResizeExact(4000, 4000, [12, 12])).toBe(false);
+    // Area crops (clip): inside, fractional, over every edge, empty after clipping, below the image, thin.
+    const boxes = Tensor.from([10, 5, 33, 28, 3.7, 2.2, 20.9, 30.5, -8.3, -4.6, 15.2, 19.9, 100.5, 20.1, 135.8, 70.6, -0.7, -0.2, 5.5, 6.9, -20, 3, -2, 10, 5, 64, 20, 90, 30, 10, 31, 35], [8, 4]);
+    for (const size of [24, 48]) {
+      expect(packedCropExact(h, w, [size, size])).toBe(true);
+      for (const normalize of [undefined, {}]) {
+        const a = cropAreaPacked(table, boxes, [size, size], normalize ? { normalize } : {});
+        const b = cropAndResize(floats, boxes, null, [size, size], { method: 'area', outside: 'clip', ...(normalize ? { normalize } : {}) });
+        // (+ 0: an empty crop's zero may come out as -0 from either kernel.)
+        expect(Array.from(await a.data(), (v) => v + 0)).toEqual(Array.from(await b.data(), (v) => v + 0));
+        a.dispose();
+        b.dispose();
+      }
+    }
+    boxes.dispose();
+    [packed, floats, table].forEach((t) => t.dispose());
+  });
 });
 
 describe('resizeBilinear', () => {

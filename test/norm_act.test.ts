@@ -107,7 +107,7 @@ describe('batchNorm', () => {
     }
   });
 
-  it('fuses relu and relu6 for inference, and refuses them when a graph would be recorded', async () => {
+  it('fuses relu and relu6 for inference, and keeps their gradients when a graph is recorded', async () => {
     const shape = [2, 3, 3, 4], C = 4;
     const rand = rng(5);
     const x = randomArray(size(shape), rand, -3, 3);
@@ -121,10 +121,41 @@ describe('batchNorm', () => {
     expect(maxRelErr(await read(yr), ref.relu(plain))).toBeLessThan(1e-5);
     expect(maxRelErr(await read(y6), ref.relu6(plain))).toBeLessThan(1e-5);
     g.requireGrad();
-    expect(() => batchNorm(xt, g, b, rm, rv, { training: false, activation: 'relu' })).toThrow(/batchNorm: the fused relu is inference-only/);
     const y = noGrad(() => batchNorm(xt, g, b, rm, rv, { training: false, activation: 'relu' }));
     expect(y.node).toBeNull();
     for (const t of [xt, g, b, rm, rv, yr, y6, y]) t.dispose();
+  });
+
+  it('fused relu / relu6 in training and evaluation give the gradients of batchnorm then the activation op', async () => {
+    // [3, 4, 4, 8] (vec4 kernels) and [6, 5] (f32 kernels); values spread so both clips are hit.
+    for (const [shape, C] of [[[3, 4, 4, 8], 8], [[6, 5], 5]] as [number[], number][]) {
+      const rand = rng(17 + C);
+      const xh = randomArray(size(shape), rand, -3, 3);
+      const gh = randomArray(size(shape), rand);
+      const gammaH = randomArray(C, rand, 2, 4), betaH = randomArray(C, rand, -1, 3);
+      for (const training of [true, false]) {
+        for (const activation of ['relu', 'relu6'] as const) {
+          const grads: Float32Array[][] = [];
+          for (const fused of [true, false]) {
+            const x = Tensor.from(xh, shape).requireGrad();
+            const gamma = Tensor.from(gammaH).requireGrad(), beta = Tensor.from(betaH).requireGrad();
+            const rm = Tensor.from(new Float32Array(C)), rv = Tensor.from(new Float32Array(C).fill(1));
+            tidy(() => {
+              const y = fused
+                ? batchNorm(x, gamma, beta, rm, rv, { training, activation })
+                : (activation === 'relu' ? relu : relu6)(batchNorm(x, gamma, beta, rm, rv, { training }));
+              y.backward(Tensor.from(gh, shape));
+            });
+            grads.push([await read(x.grad!), await read(gamma.grad!), await read(beta.grad!)]);
+            for (const t of [x, gamma, beta]) t.grad?.dispose();
+            for (const t of [x, gamma, beta, rm, rv]) t.dispose();
+          }
+          for (let k = 0; k < 3; k++) expect(maxRelErr(grads[0][k], grads[1][k])).toBeLessThan(1e-5);
+          // Some outputs were clipped: the mask did something (in eval mode dx is 0 there).
+          if (!training) expect(Array.from(grads[0][0]).some((v) => v === 0)).toBe(true);
+        }
+      }
+    }
   });
 
   it('gives gradients only to the inputs that need them', async () => {

@@ -142,7 +142,17 @@ export class Module {
       const v = given.get(name);
       if (v !== undefined) copyInto(target, v);
     }
+    this.dropDerived();
     return { missing, unexpected };
+  }
+
+  /**
+   * Drops anything a module derived from its weights and cached (inference
+   * forms such as batchnorm-folded weights), recursively. loadStateDict()
+   * calls it; call it after changing weights in place any other way.
+   */
+  dropDerived(): void {
+    for (const c of this.children.values()) c.dropDerived();
   }
 
   /** Disposes every parameter and buffer, recursively. */

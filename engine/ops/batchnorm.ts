@@ -4,7 +4,7 @@
 // running averages towards the batch statistics with the unbiased variance,
 // running = (1 - momentum) * running + momentum * batch; evaluation uses the
 // running averages. Kernels: shaders/batchnorm_body.wgsl.
-import { Tensor, record, shapeStr, isGradEnabled } from '../tensor.js';
+import { Tensor, record, shapeStr } from '../tensor.js';
 import { kernel, dispatch, grid1d } from '../kernel.js';
 import { runtime } from '../runtime.js';
 import { columnSum, rowChunks } from './elementwise.js';
@@ -20,7 +20,8 @@ export interface BatchNormOptions {
   eps?: number;
   /**
    * Activation applied in the same pass, saving a read and a write of the
-   * whole tensor. Inference only: with a graph to record, call relu() after.
+   * whole tensor; in training its gradient mask is applied inside the
+   * batchnorm's backward kernels too (no separate activation passes).
    */
   activation?: FusedActivation;
 }
@@ -92,9 +93,6 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: T
   checkArguments(x, gamma, beta, runningMean, runningVar, opts);
   const { training, momentum = 0.1, eps = 1e-5, activation = 'none' } = opts;
   const inputs = [x, gamma, beta];
-  if (activation !== 'none' && isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
-    throw new Error(`batchNorm: the fused ${activation} is inference-only; call ${activation}() on the output to train through it`);
-  }
   if (x.size === 0) return Tensor.empty(x.shape);
   const L = layoutOf(x);
   const y = Tensor.empty(x.shape);
@@ -108,7 +106,8 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: T
     grid1d(L.elems, WG_ELEMENTWISE),
   );
 
-  const out = record(y, 'batchNorm', inputs, (g) => batchNormBackward(g, x, gamma, beta, stats, L, training));
+  const act = ACTIVATION_CODE[activation];
+  const out = record(y, 'batchNorm', inputs, (g) => batchNormBackward(g, x, gamma, beta, stats, L, training, act));
   if (!out.node) stats.dispose();
   return out;
 }
@@ -162,19 +161,19 @@ function runningStatistics(L: ChannelLayout, gamma: Tensor, beta: Tensor, runnin
   return stats;
 }
 
-function batchNormBackward(g: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, stats: Tensor, L: ChannelLayout, training: boolean): (Tensor | null)[] {
+function batchNormBackward(g: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, stats: Tensor, L: ChannelLayout, training: boolean, act: number): (Tensor | null)[] {
   const needSums = (training && x.requiresGrad) || gamma.requiresGrad || beta.requiresGrad;
   // [2, C]: sum(g) (= dbeta) and sum(g * xhat) (= dgamma) per channel.
-  const sums = needSums ? gradientSums(g, x, stats, L) : null;
+  const sums = needSums ? gradientSums(g, x, stats, L, act) : null;
 
   let dx: Tensor | null = null;
   if (x.requiresGrad) {
     dx = Tensor.empty(x.shape);
     const grid = grid1d(L.elems, WG_ELEMENTWISE);
     if (training) {
-      dispatch(kernel(L.file, 'backward_batch'), { x, g, stats_in: stats, sums: sums!, dx, n: L.elems, groups: L.groups, rows: L.rows }, grid);
+      dispatch(kernel(L.file, 'backward_batch', { ACT: act }), { x, g, stats_in: stats, sums: sums!, dx, n: L.elems, groups: L.groups, rows: L.rows }, grid);
     } else {
-      dispatch(kernel(L.file, 'backward_running'), { g, stats_in: stats, dx, n: L.elems, groups: L.groups }, grid);
+      dispatch(kernel(L.file, 'backward_running', { ACT: act }), { x, g, stats_in: stats, dx, n: L.elems, groups: L.groups }, grid);
     }
   }
   const dgamma = gamma.requiresGrad ? sumsRow(sums!, 1, L.channels) : null;
@@ -183,11 +182,11 @@ function batchNormBackward(g: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, st
   return [dx, dgamma, dbeta];
 }
 
-function gradientSums(g: Tensor, x: Tensor, stats: Tensor, L: ChannelLayout): Tensor {
+function gradientSums(g: Tensor, x: Tensor, stats: Tensor, L: ChannelLayout, act: number): Tensor {
   const { chunks, rowsPerChunk } = rowChunks(L.rows, L.groups);
   const parts = Tensor.empty([chunks, 2 * L.channels]);
   dispatch(
-    kernel(L.file, 'grad_partial'),
+    kernel(L.file, 'grad_partial', { ACT: act }),
     { x, g, stats_in: stats, parts_out: parts, rows: L.rows, groups: L.groups, rows_per_chunk: rowsPerChunk, chunks },
     grid1d(chunks * L.groups, WG_REDUCE),
   );
@@ -202,4 +201,35 @@ function sumsRow(sums: Tensor, row: number, C: number): Tensor {
   const out = Tensor.empty([C]);
   runtime().recorder.copy(sums.buffer, row * C * 4, out.buffer, 0, C * 4);
   return out;
+}
+
+/**
+ * Folds an inference batchnorm (running statistics) into the layer before it:
+ * returns weight' and bias' with layer(x, weight') + bias' == batchNorm(layer(x,
+ * weight) + bias) up to rounding, for weights whose last axis is the output
+ * channel (conv [kh, kw, cin, C], depthwise [kh, kw, C], linear [in, C]).
+ * New tensors outside any graph; the caller owns them.
+ */
+export function foldBatchNorm(weight: Tensor, bias: Tensor | null, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, eps = 1e-5): { weight: Tensor; bias: Tensor } {
+  const C = weight.shape[weight.rank - 1];
+  if (weight.rank < 1 || weight.dtype !== 'f32') throw new Error(`foldBatchNorm: weight ${shapeStr(weight.shape)} must be f32 with the channels last`);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== C)) throw new Error(`foldBatchNorm: bias ${shapeStr(bias.shape)} must be [${C}]`);
+  for (const [name, t] of Object.entries({ gamma, beta, runningMean, runningVar })) {
+    if (t.rank !== 1 || t.shape[0] !== C || t.dtype !== 'f32') throw new Error(`foldBatchNorm: ${name} ${shapeStr(t.shape)} must be f32 [${C}] to match weight ${shapeStr(weight.shape)}`);
+  }
+  if (!(eps > 0)) throw new Error(`foldBatchNorm: eps must be positive, got ${eps}`);
+  const w = Tensor.empty(weight.shape);
+  const b = Tensor.empty([C]);
+  if (C === 0) return { weight: w, bias: b };
+  const stats = Tensor.empty([4, C]);
+  dispatch(
+    kernel('batchnorm_f32.wgsl', 'running_stats'),
+    { gamma, beta, frozen_mean: runningMean, frozen_var: runningVar, stats, groups: C, eps },
+    grid1d(C, WG_REDUCE),
+  );
+  const common = { stats, n: weight.size, channels: C, has_bias: bias ? 1 : 0 };
+  if (weight.size > 0) dispatch(kernel('bn_fold.wgsl', 'fold_weight'), { ...common, w: weight, w_out: w }, grid1d(weight.size, 256));
+  dispatch(kernel('bn_fold.wgsl', 'fold_bias'), { ...common, b: bias ?? stats, b_out: b }, grid1d(C, 64));
+  stats.dispose();
+  return { weight: w, bias: b };
 }

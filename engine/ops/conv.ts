@@ -7,14 +7,20 @@
 //                                 subgroup shuffles. Needs subgroups.
 //   shaders/conv2d.wgsl           the plain variant, one output per thread, and
 //                                 the weight packing of the fast one.
+//   shaders/conv2d_direct_*.wgsl  forward for few channels (groups of 1): a
+//                                 thread computes 4-8 outputs x 16 channels;
+//                                 weights broadcast by subgroup shuffles on
+//                                 software adapters, read directly on GPUs.
 //   shaders/depthwise_*.wgsl      depthwise, vec4 over channels when C % 4 == 0.
 // The backward passes are gathers (no atomics): the input gradient visits, for
 // each input pixel, the outputs it fed; the weight gradient sums over pixels in
 // chunks that a column sum then adds up.
-import { Tensor, record, shapeStr, isGradEnabled, type Shape } from '../tensor.js';
+import { Tensor, record, shapeStr, isGradEnabled, noGrad, type Shape } from '../tensor.js';
+import { prelu } from './activation.js';
 import { kernel, dispatch, grid1d } from '../kernel.js';
 import { runtime } from '../runtime.js';
 import { columnSum } from './elementwise.js';
+import { gemmInto } from './matmul.js';
 import { clone, zeros } from './fill.js';
 // The same stride/padding pairs as pooling and the same fused activations as batchnorm.
 import type { Pair } from './pool.js';
@@ -24,9 +30,11 @@ import type { FusedActivation } from './batchnorm.js';
  * 'auto' picks the fastest kernels the adapter allows. 'fast' demands the
  * register-blocked ones (an error without subgroups; the weight gradient still
  * falls back to plain when output channels per group are not a multiple of 4),
- * 'plain' the one-output-per-thread ones. Tests and benchmarks force these.
+ * 'plain' the one-output-per-thread ones, 'direct' the forward of
+ * conv2d_direct_*.wgsl (few channels, groups of 1; its backward is 'auto').
+ * Tests and benchmarks force these.
  */
-export type ConvVariant = 'auto' | 'fast' | 'plain';
+export type ConvVariant = 'auto' | 'fast' | 'plain' | 'direct';
 
 export interface Conv2dOptions {
   stride?: Pair;
@@ -36,10 +44,15 @@ export interface Conv2dOptions {
   groups?: number;
   /** Bias + activation in the conv kernel itself. Inference only: to train, call relu() after. */
   activation?: FusedActivation;
+  /**
+   * Fused PReLU after the bias, one slope per output channel ([Cout]) or one
+   * shared ([1]); inference only, and instead of `activation`.
+   */
+  prelu?: Tensor | null;
   variant?: ConvVariant;
 }
 
-export type DepthwiseConv2dOptions = Omit<Conv2dOptions, 'groups'>;
+export type DepthwiseConv2dOptions = Omit<Conv2dOptions, 'groups' | 'prelu'>;
 
 const ACTIVATION_CODE: Record<FusedActivation, number> = { none: 0, relu: 1, relu6: 2 };
 const WG = 64; // workgroup size of conv2d.wgsl and depthwise_body.wgsl
@@ -207,7 +220,13 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
   const variant = opts.variant ?? 'auto';
   const inputs = b ? [x, w, b] : [x, w];
   checkActivation(op, activation, inputs);
-  const fast = useFast(variant, true);
+  const slopes = opts.prelu ?? null;
+  if (slopes) checkPrelu(op, slopes, outC, activation, inputs);
+  const direct = directTile(variant, g);
+  if (variant === 'direct' && !direct) {
+    throw new Error(`${op}: the direct variant takes groups of 1 and kernels at most ${DIRECT_MAX_KW} wide, got groups ${groups}, weight ${shapeStr(w.shape)}`);
+  }
+  const fast = direct ? null : useFast(variant, true);
   if (variant === 'fast' && !fast) {
     throw new Error(`${op}: the fast variant needs subgroups of 8 or more lanes, which this adapter (${runtime().description}) lacks`);
   }
@@ -215,14 +234,23 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
   const y = Tensor.empty(outputShape(g));
   const act = ACTIVATION_CODE[activation];
   const args = { ...convUniforms(g), x, w, bias: b ?? w, y, has_bias: b ? 1 : 0 };
-  if (fast) {
+  if (direct) {
+    directForward(g, direct, x, w, b, slopes, act, y);
+  } else if (slopes && !fast) {
+    // No fused PReLU in the plain kernel: the op after it.
+    const pre = noGrad(() => conv2d(x, w, b, { ...opts, prelu: null }));
+    const out = noGrad(() => prelu(pre, slopes));
+    pre.dispose();
+    y.dispose();
+    return out;
+  } else if (fast) {
     const padded = roundUp4(g.coutG);
     const packed = padded === g.coutG ? w : packWeight('pad_weight', w, g, padded, [g.kH, g.kW, g.cinG, g.groups * padded]);
     const colBlocks = Math.ceil(g.coutG / TILE_COLS);
     const rowBlocks = Math.ceil((g.batch * g.outH * g.outW) / TILE_ROWS / fast.GROUPS);
     dispatch(
-      kernel('conv2d_subgroup.wgsl', 'forward', { ...fast, ACT: act }),
-      { ...args, w: packed, col_blocks: colBlocks, w_c4: (g.groups * padded) / 4 },
+      kernel('conv2d_subgroup.wgsl', 'forward', { ...fast, ACT: slopes ? 3 : act }),
+      { ...args, w: packed, col_blocks: colBlocks, w_c4: (g.groups * padded) / 4, alpha: slopes ?? packed, alpha_last: slopes ? slopes.size - 1 : 0 },
       [g.groups * colBlocks, ...rowGrid(rowBlocks)],
     );
     if (packed !== w) packed.dispose();
@@ -230,11 +258,114 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
     dispatch(kernel('conv2d.wgsl', 'forward', { ACT: act }), args, grid1d(y.size, WG));
   }
 
+  // A 1x1 stride-1 unpadded conv is a GEMM over pixels: its input gradient is
+  // the matmul kernel's gy w^T, with no weight repacking. Its weight gradient
+  // x^T gy reduces over every pixel into a small [Cin, Cout] tile grid: as one
+  // matmul on software adapters (a few cores, no partial sums to add up); GPUs
+  // keep the conv kernel, which splits the pixels into chunks to fill the device.
+  const pointwise = g.kH === 1 && g.kW === 1 && g.strideY === 1 && g.strideX === 1 && g.padY === 0 && g.padX === 0 && g.groups === 1 && variant !== 'plain';
+  const pointwiseWeight = pointwise && runtime().family === 'software';
   return record(y, op, inputs, (gy) => [
-    x.requiresGrad ? conv2dGradInput(gy, w, g, variant) : null,
-    w.requiresGrad ? conv2dGradWeight(gy, x, g, variant) : null,
+    x.requiresGrad ? (pointwise ? pointwiseGradInput(gy, w, g) : conv2dGradInput(gy, w, g, variant)) : null,
+    w.requiresGrad ? (pointwiseWeight ? pointwiseGradWeight(gy, x, g) : conv2dGradWeight(gy, x, g, variant)) : null,
     b?.requiresGrad ? biasGrad(gy, outC) : null,
   ]);
+}
+
+/** dx [P, Cin] = gy [P, Cout] w [Cin, Cout]^T for a pointwise conv. */
+function pointwiseGradInput(gy: Tensor, w: Tensor, g: Geometry): Tensor {
+  const dx = Tensor.empty([g.batch, g.inH, g.inW, g.inC]);
+  gemmInto(gy, w, dx, g.batch * g.inH * g.inW, g.inC, g.outC, false, true);
+  return dx;
+}
+
+/** dw [Cin, Cout] = x [P, Cin]^T gy [P, Cout] for a pointwise conv. */
+function pointwiseGradWeight(gy: Tensor, x: Tensor, g: Geometry): Tensor {
+  const pixels = g.batch * g.inH * g.inW;
+  if (pixels === 0) return zeros([1, 1, g.inC, g.outC]);
+  const dw = Tensor.empty([1, 1, g.inC, g.outC]);
+  gemmInto(x, gy, dw, g.inC, g.outC, pixels, true, false);
+  return dw;
+}
+
+function checkPrelu(op: string, slopes: Tensor, outC: number, activation: FusedActivation, inputs: Tensor[]): void {
+  if (activation !== 'none') throw new Error(`${op}: prelu and activation "${activation}" are exclusive`);
+  if (slopes.rank !== 1 || (slopes.shape[0] !== outC && slopes.shape[0] !== 1) || slopes.dtype !== 'f32') {
+    throw new Error(`${op}: prelu slopes ${shapeStr(slopes.shape)} must be f32 [${outC}] or [1]`);
+  }
+  if (isGradEnabled() && [...inputs, slopes].some((t) => t.requiresGrad)) {
+    throw new Error(`${op}: the fused prelu is inference-only; call prelu() on the output to train through it`);
+  }
+}
+
+// ---- direct forward (conv2d_direct.wgsl) ----------------------------------------------
+
+// Its register arrays: outputs x channel vec4s per thread, and input columns per kernel row.
+const DIRECT_MAX_ACC = 32;
+const DIRECT_MAX_SPAN = 16;
+const DIRECT_MAX_KW = 8;
+const DIRECT_WG = 64;
+
+interface DirectTile {
+  /** Outputs along x per thread. */
+  OX: number;
+  /** Output-channel vec4s per thread. */
+  NV: number;
+  /** Channel blocks (workgroups along y). */
+  blocks: number;
+}
+
+/**
+ * The direct kernel's thread tile, or null when it does not apply. 'auto'
+ * takes it where the GEMM tile (16 pixels x 32 channels, reduction in steps
+ * of 4 input channels) would be mostly padding: few input channels (stride 1)
+ * or few output channels. Measured on lavapipe: 2-4x on P-Net's 3->10, 10->16
+ * and heads, 1.3-2x on the first layers of R-Net and O-Net, ~1.15x on 16->32;
+ * the GEMM kernel keeps wider layers and strided stems.
+ */
+function directTile(variant: ConvVariant, g: Geometry): DirectTile | null {
+  // The subgroup form broadcasts up to 32 weight vec4s per kernel row: KW * NV <= 32.
+  if (g.groups !== 1 || g.kW > DIRECT_MAX_KW) return null;
+  if (variant !== 'direct' && (variant !== 'auto' || !(g.outC <= 16 || (g.strideX === 1 && g.inC <= 16 && (g.inC <= 4 || g.outC <= 32))))) return null;
+  // Measured on lavapipe: up to 4 channel vec4s per thread, 8 outputs along x
+  // on wide images (P-Net's pyramid) and 4 on narrow ones (crops), where a
+  // longer row would mostly run past the edge.
+  const c4 = Math.ceil(g.outC / 4);
+  const blocks = Math.ceil(c4 / 4);
+  const NV = Math.ceil(c4 / blocks);
+  let OX = Math.max(1, Math.min(g.outW >= 64 ? 8 : 4, g.outW, Math.floor(DIRECT_MAX_ACC / NV)));
+  while (OX > 1 && (OX - 1) * g.strideX + g.kW > DIRECT_MAX_SPAN) OX--;
+  if ((OX - 1) * g.strideX + g.kW > DIRECT_MAX_SPAN) return null;
+  return { OX, NV, blocks };
+}
+
+let directPlainForced = false;
+/** Tests: makes the direct kernel read weights without subgroups, as on GPUs. */
+export function forceDirectPlain(on: boolean): void {
+  directPlainForced = on;
+}
+
+/** Whether the direct kernel broadcasts weights with subgroup shuffles: software adapters with subgroups of 8+ lanes. */
+function directSubgroups(): boolean {
+  return !directPlainForced && runtime().family === 'software' && laneGroups() !== null;
+}
+
+function directForward(g: Geometry, tile: DirectTile, x: Tensor, w: Tensor, b: Tensor | null, slopes: Tensor | null, act: number, y: Tensor): void {
+  if (y.size === 0) return;
+  const xBlocks = Math.ceil(g.outW / tile.OX);
+  const threads = g.batch * g.outH * xBlocks;
+  const [gx, gz] = rowGrid(Math.ceil(threads / DIRECT_WG));
+  dispatch(
+    kernel(directSubgroups() ? 'conv2d_direct_subgroup.wgsl' : 'conv2d_direct_plain.wgsl', 'forward', { ACT: slopes ? 3 : act, OX: tile.OX, NV: tile.NV, KW: g.kW, SX: g.strideX }),
+    {
+      batch: g.batch, in_h: g.inH, in_w: g.inW, in_c: g.inC,
+      out_h: g.outH, out_w: g.outW, out_c: g.outC, k_h: g.kH,
+      stride_y: g.strideY, pad_y: g.padY, pad_x: g.padX, c4: Math.ceil(g.outC / 4),
+      x_blocks: xBlocks, has_bias: b ? 1 : 0, alpha_last: slopes ? slopes.size - 1 : 0,
+      x, w, bias: b ?? w, alpha: slopes ?? w, y,
+    },
+    [gx, tile.blocks, gz],
+  );
 }
 
 function biasGrad(gy: Tensor, channels: number): Tensor {

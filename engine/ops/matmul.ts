@@ -194,6 +194,17 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   });
 }
 
+/**
+ * out = op(a) op(b) for 2-D operands given as buffers (any tensor or view of
+ * the right size: a [m, k] or [k, m] when transposeA, b [k, n] or [n, k]),
+ * written into `out` (m x n values, any shape). No graph; for ops whose
+ * backward is a plain GEMM (conv2d's 1x1 gradients).
+ */
+export function gemmInto(a: BufferLike, b: BufferLike, out: Tensor, m: number, n: number, k: number, transposeA: boolean, transposeB: boolean): void {
+  if (out.size !== m * n) throw new Error(`gemmInto: output ${shapeStr(out.shape)} does not hold ${m} x ${n}`);
+  gemm(a, b, null, out, { batch: 1, m, n, k, transposeA, transposeB, aShared: true, bShared: true }, chooseVariant('gemmInto'));
+}
+
 /** Sums a [batch, r, c] gradient over the batch when its input was a shared [r, c]. */
 function sumBatchTo(g: Tensor, shape: Shape): Tensor {
   if (g.rank === shape.length) return g;

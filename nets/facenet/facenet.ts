@@ -20,6 +20,8 @@ import { Linear, BatchNorm } from '../../engine/nn/layers.js';
 import { globalAvgPool } from '../../engine/ops/pool.js';
 import { dropout } from '../../engine/ops/dropout.js';
 import { l2Normalize } from '../../engine/ops/normalize.js';
+import { linear } from '../../engine/ops/matmul.js';
+import { FoldedBn, useFolded } from './blocks.js';
 import { MobileNetV1 } from './mobilenet.js';
 import { InceptionResNetV1 } from './inception_resnet_v1.js';
 
@@ -89,6 +91,25 @@ export class FaceNet extends Module {
     this.bottleneck = this.child(names.linear, new Linear(backboneChannels(backbone), embeddingSize, { bias: false }));
     this.lastBn = this.child('last_bn', new BatchNorm(embeddingSize, { eps: 1e-3, momentum: 0.1 }));
     this.classifier = numClasses > 0 ? this.child(names.classifier, new Linear(embeddingSize, numClasses)) : null;
+    this.foldedHead = new FoldedBn(this.bottleneck.weight, null, this.lastBn);
+  }
+
+  /** The bottleneck with last_bn folded in, for inference (see FoldedBn). */
+  private readonly foldedHead: FoldedBn;
+
+  override dropDerived(): void {
+    this.foldedHead.drop();
+    super.dropDerived();
+  }
+
+  override train(on = true): this {
+    this.foldedHead.drop();
+    return super.train(on);
+  }
+
+  override dispose(): void {
+    this.foldedHead.drop();
+    super.dispose();
   }
 
   /**
@@ -113,6 +134,12 @@ export class FaceNet extends Module {
   /** Backbone, pool, dropout, bottleneck, batchnorm: the embedding before normalisation. */
   private features(x: Tensor, dropoutSeed?: number): Tensor {
     const pooled = globalAvgPool(this.backbone.forward(x));
+    if (useFolded(this)) {
+      // Inference: dropout is the identity and last_bn is folded into the bottleneck.
+      const f = this.foldedHead.get();
+      return linear(pooled, f.weight, f.bias);
+    }
+    this.foldedHead.drop();
     const dropped = dropout(pooled, 1 - this.config.dropoutKeep, { training: this.training, ...(dropoutSeed !== undefined ? { seed: dropoutSeed } : {}) });
     return this.lastBn.forward(this.bottleneck.forward(dropped));
   }

@@ -19,7 +19,8 @@
 import { Tensor } from '../../engine/tensor.js';
 import { Module } from '../../engine/nn/module.js';
 import { Conv2d, DepthwiseConv2d, BatchNorm } from '../../engine/nn/layers.js';
-import { batchNormAct, Sequential, type Layer } from './blocks.js';
+import { conv2d, depthwiseConv2d } from '../../engine/ops/conv.js';
+import { batchNormAct, FoldedBn, useFolded, Sequential, type Layer } from './blocks.js';
 
 /** conv_bn: 3x3 conv (no bias) + BN + ReLU6. */
 export class ConvBn extends Module {
@@ -30,10 +31,34 @@ export class ConvBn extends Module {
     super();
     this.conv = this.child('0', new Conv2d(cin, cout, { kernel: 3, stride, padding: 1, bias: false }));
     this.bn = this.child('1', new BatchNorm(cout));
+    this.folded = new FoldedBn(this.conv.weight, null, this.bn);
   }
 
+  private readonly folded: FoldedBn;
+
   forward(x: Tensor): Tensor {
+    if (useFolded(this)) {
+      // Inference: BN folded into the conv, bias + ReLU6 in the conv kernel.
+      const f = this.folded.get();
+      return conv2d(x, f.weight, f.bias, { stride: this.conv.stride, padding: this.conv.padding, activation: 'relu6' });
+    }
+    this.folded.drop();
     return batchNormAct(this.bn, this.conv.forward(x), 'relu6');
+  }
+
+  override dropDerived(): void {
+    this.folded.drop();
+    super.dropDerived();
+  }
+
+  override train(on = true): this {
+    this.folded.drop();
+    return super.train(on);
+  }
+
+  override dispose(): void {
+    this.folded.drop();
+    super.dispose();
   }
 }
 
@@ -50,11 +75,46 @@ export class ConvDw extends Module {
     this.bn1 = this.child('1', new BatchNorm(cin));
     this.pointwise = this.child('3', new Conv2d(cin, cout, { kernel: 1, bias: false }));
     this.bn2 = this.child('4', new BatchNorm(cout));
+    this.folded1 = new FoldedBn(this.depthwise.weight, null, this.bn1);
+    this.folded2 = new FoldedBn(this.pointwise.weight, null, this.bn2);
   }
 
+  private readonly folded1: FoldedBn;
+  private readonly folded2: FoldedBn;
+
   forward(x: Tensor): Tensor {
+    if (useFolded(this)) {
+      // Inference: each BN folded into its conv, bias + ReLU6 in the conv kernels.
+      const d = this.folded1.get();
+      const p = this.folded2.get();
+      const h = depthwiseConv2d(x, d.weight, d.bias, { stride: this.depthwise.stride, padding: this.depthwise.padding, activation: 'relu6' });
+      const y = conv2d(h, p.weight, p.bias, { activation: 'relu6' });
+      h.dispose();
+      return y;
+    }
+    this.dropFolded();
     const h = batchNormAct(this.bn1, this.depthwise.forward(x), 'relu6');
     return batchNormAct(this.bn2, this.pointwise.forward(h), 'relu6');
+  }
+
+  private dropFolded(): void {
+    this.folded1.drop();
+    this.folded2.drop();
+  }
+
+  override dropDerived(): void {
+    this.dropFolded();
+    super.dropDerived();
+  }
+
+  override train(on = true): this {
+    this.dropFolded();
+    return super.train(on);
+  }
+
+  override dispose(): void {
+    this.dropFolded();
+    super.dispose();
   }
 }
 

@@ -9,7 +9,7 @@
 import { Tensor, noGradAsync, tidyAsync } from '../../engine/tensor.js';
 import { softmax } from '../../engine/ops/softmax.js';
 import { concat, slice } from '../../engine/ops/shape.js';
-import { resizeArea, cropAndResize, normalizeImage, packRgba } from '../../engine/ops/image.js';
+import { resizeArea, cropAndResize, normalizeImage, packRgba, integralImage, resizeAreaPacked, packedResizeExact, cropAreaPacked, packedCropExact } from '../../engine/ops/image.js';
 import { batchedNms, nms } from '../../engine/ops/boxes.js';
 import { thresholdIndices, gatherRows } from '../../engine/ops/select.js';
 import { gridBoxes, applyBoxDeltas, squareBoxes, landmarksToPoints } from '../../engine/ops/detect.js';
@@ -34,6 +34,16 @@ export const DEFAULT_DETECT_OPTIONS: Required<DetectOptions> = {
 };
 
 export type Point = [number, number];
+
+/**
+ * A box as the next stage would see it (calibrated and squared, in the
+ * detector's pixel coordinates), with the score of the stage that proposed
+ * it. Training uses these to mine hard examples for R-Net and O-Net.
+ */
+export interface Candidate {
+  box: [number, number, number, number];
+  score: number;
+}
 
 export interface Face {
   /** x1, y1, x2, y2 in pixels, unrounded; may extend past the image. */
@@ -78,6 +88,13 @@ async function readCount(t: Tensor): Promise<number> {
   return (await t.data())[0];
 }
 
+/** Box (columns 0-3) and score (column 4) of each row. */
+async function readCandidates(rows: Tensor): Promise<Candidate[]> {
+  const c = rows.shape[1];
+  const host = (await rows.data()) as Float32Array;
+  return Array.from({ length: rows.shape[0] }, (_, i) => ({ box: [host[i * c], host[i * c + 1], host[i * c + 2], host[i * c + 3]], score: host[i * c + 4] }));
+}
+
 /** Columns [from, from + n) of a [K, C] tensor as a new [K, n] tensor. */
 function columns(x: Tensor, from: number, n: number): Tensor {
   return slice(x, [0, from], [x.shape[0], n]);
@@ -118,10 +135,20 @@ export class MtcnnDetector {
     if (opts.thresholds.length !== 3 || opts.thresholds.some((t) => !(t >= 0 && t <= 1))) {
       throw new Error(`detect: thresholds must be three probabilities, got ${opts.thresholds.join(',')}`);
     }
-    return tidyAsync(() => noGradAsync(() => this.run(image, opts)));
+    return tidyAsync(() => noGradAsync(() => this.run(image, opts))) as Promise<Face[]>;
   }
 
-  private async run(image: RgbaPixels, opts: Required<DetectOptions>): Promise<Face[]> {
+  /**
+   * The boxes the cascade hands to stage `stage + 1`: after P-Net (stage 1:
+   * what R-Net crops) or after R-Net (stage 2: what O-Net crops), each NMS'd,
+   * calibrated and squared exactly as detect() does before cropping.
+   */
+  async candidates(image: RgbaPixels, stage: 1 | 2, options: DetectOptions = {}): Promise<Candidate[]> {
+    const opts = { ...DEFAULT_DETECT_OPTIONS, ...options };
+    return tidyAsync(() => noGradAsync(() => this.run(image, opts, stage))) as Promise<Candidate[]>;
+  }
+
+  private async run(image: RgbaPixels, opts: Required<DetectOptions>, stopAfter?: 1 | 2): Promise<Face[] | Candidate[]> {
     const { width: W, height: H } = image;
     const t: StageTimings = { pyramidPnet: 0, nms: 0, rnet: 0, onet: 0, transfer: 0, total: 0 };
     this.lastTimings = t;
@@ -133,15 +160,23 @@ export class MtcnnDetector {
       t.total = now - start;
       mark = now;
     };
-    // 0..255 floats: the pyramid and crops resize these, normalising after, as the reference does.
-    const img = normalizeImage(packRgba(image.data, W, H), { mean: 0, scale: 1 });
+    // The pyramid and the crops resize the 0..255 pixels and normalise after,
+    // as the reference does, reading a summed-area table of the photo
+    // (bit-identical to resizing the floats, four lookups per output pixel
+    // instead of a window); the floats only where a window sum could pass
+    // 2^24 (photos of many megapixels).
+    const packed = packRgba(image.data, W, H);
+    const table = integralImage(packed);
+    let floats: Tensor | null = null;
+    const img = () => (floats ??= normalizeImage(packed, { mean: 0, scale: 1 }));
     const counts: StageCounts = { pnetCandidates: 0, afterScaleNms: 0, afterCrossScaleNms: 0, rnetPassed: 0, afterRnetNms: 0, onetPassed: 0, final: 0 };
     this.lastCounts = counts;
 
     // Stage 1: P-Net over the pyramid.
     const levels = pyramidScales(W, H, opts.minFaceSize, opts.factor).map((scale) => {
       const size: [number, number] = [Math.trunc(H * scale + 1), Math.trunc(W * scale + 1)];
-      const x = normalizeImage(resizeArea(img, size));
+      // normalizeImage's (x - 127.5) / 128, fused into the resize.
+      const x = packedResizeExact(H, W, size) ? resizeAreaPacked(table, size, { normalize: {} }) : resizeArea(img(), size, { normalize: {} });
       const out = this.pnet.forward(x);
       const prob = softmax(out.cls);
       const pass = thresholdIndices(prob, opts.thresholds[0], { stride: 2, offset: 1 });
@@ -167,9 +202,10 @@ export class MtcnnDetector {
     lap('nms');
     applyBoxDeltas(boxes, columns(boxes, 5, 4));
     squareBoxes(boxes);
+    if (stopAfter === 1) return readCandidates(boxes);
 
     // Stage 2: R-Net on 24x24 crops of the squared boxes.
-    const r = this.refine(img, boxes, 24, (x) => this.rnet.forward(x), opts.chunkSize);
+    const r = this.refine(table, img, boxes, 24, (x) => this.rnet.forward(x), opts.chunkSize);
     // rows: x1 y1 x2 y2 | R-Net score | R-Net deltas
     let rows = concat([columns(boxes, 0, 4), columns(r.prob, 1, 1), r.reg], 1);
     rows = await this.passing(rows, opts.thresholds[1]);
@@ -181,9 +217,10 @@ export class MtcnnDetector {
     lap('nms');
     applyBoxDeltas(rows, columns(rows, 5, 4), { plusOne: true });
     squareBoxes(rows);
+    if (stopAfter === 2) return readCandidates(rows);
 
     // Stage 3: O-Net on 48x48 crops; landmarks relative to the stage-2 box.
-    const o = this.refine(img, rows, 48, (x) => this.onet.forward(x), opts.chunkSize);
+    const o = this.refine(table, img, rows, 48, (x) => this.onet.forward(x), opts.chunkSize);
     // rows: x1 y1 x2 y2 | O-Net score | deltas (4) | landmarks (10)
     let final = concat([columns(rows, 0, 4), columns(o.prob, 1, 1), o.reg, o.landmarks!], 1);
     final = await this.passing(final, opts.thresholds[2]);
@@ -224,15 +261,19 @@ export class MtcnnDetector {
   }
 
   /** Runs a refinement net over crops of `boxes` in fixed-size chunks. */
-  private refine(img: Tensor, boxes: Tensor, size: number, net: (x: Tensor) => { cls: Tensor; reg: Tensor; landmarks?: Tensor }, chunk: number) {
+  private refine(table: Tensor, img: () => Tensor, boxes: Tensor, size: number, net: (x: Tensor) => { cls: Tensor; reg: Tensor; landmarks?: Tensor }, chunk: number) {
+    const [H, W] = [table.shape[0] - 1, table.shape[1] - 1];
     const k = boxes.shape[0];
     const probs: Tensor[] = [];
     const regs: Tensor[] = [];
     const lms: Tensor[] = [];
     for (let start = 0; start < k; start += chunk) {
       const n = Math.min(chunk, k - start);
-      const crops = cropAndResize(img, slice(boxes, [start, 0], [n, 4]), null, [size, size], { method: 'area' });
-      const out = net(normalizeImage(crops));
+      const chunkBoxes = slice(boxes, [start, 0], [n, 4]);
+      const crops = packedCropExact(H, W, [size, size])
+        ? cropAreaPacked(table, chunkBoxes, [size, size], { normalize: {} })
+        : cropAndResize(img(), chunkBoxes, null, [size, size], { method: 'area', normalize: {} });
+      const out = net(crops);
       probs.push(softmax(out.cls));
       regs.push(out.reg);
       if (out.landmarks) lms.push(out.landmarks);

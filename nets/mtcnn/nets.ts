@@ -8,7 +8,8 @@
 //
 // Each net returns raw classification logits; the detector applies softmax.
 // Inputs are NHWC images normalised as (x - 127.5) / 128.
-import { Tensor } from '../../engine/tensor.js';
+import { Tensor, isGradEnabled } from '../../engine/tensor.js';
+import { conv2d } from '../../engine/ops/conv.js';
 import { Module } from '../../engine/nn/module.js';
 import { Conv2d, Linear, PReLU, BatchNorm } from '../../engine/nn/layers.js';
 import { maxPool2d, type MaxPool2dOptions } from '../../engine/ops/pool.js';
@@ -22,8 +23,21 @@ export interface StageOutput {
   cls: Tensor;
   /** [..., 4] box regression (x1, y1, x2, y2 offsets relative to the box size). */
   reg: Tensor;
-  /** O-Net only: [N, 10] landmarks, five x then five y, relative to the box. */
+  /**
+   * [N, 10] landmarks, five x then five y, relative to the box: O-Net, and
+   * P-Net / R-Net built with `{ landmarks: true }`.
+   */
   landmarks?: Tensor;
+}
+
+export interface MtcnnNetOptions {
+  /**
+   * P-Net and R-Net: add a landmark head (conv4_3 / dense5_3), as the MTCNN
+   * paper trains them (multi-task, landmark loss weight 0.5). Training only:
+   * the pretrained files and the detector have no such head, and
+   * train/mtcnn leaves it out of the weights it exports.
+   */
+  landmarks?: boolean;
 }
 
 /**
@@ -40,7 +54,11 @@ abstract class MtcnnNet extends Module {
     const conv = this.child(`conv${i}`, new Conv2d(cin, cout, { kernel: k }));
     if (this.variant === 'original') {
       const act = this.child(`prelu${i}`, new PReLU(cout));
-      return (x) => act.forward(conv.forward(x));
+      // Without gradients the PReLU runs inside the conv kernel (one pass, no intermediate).
+      return (x) =>
+        isGradEnabled()
+          ? act.forward(conv.forward(x))
+          : conv2d(x, conv.weight, conv.bias, { stride: conv.stride, padding: conv.padding, groups: conv.groups, prelu: act.weight });
     }
     const bn = this.child(`bn${i}`, new BatchNorm(cout));
     return (x) => relu(bn.forward(conv.forward(x)));
@@ -58,17 +76,21 @@ export class PNet extends MtcnnNet {
   private readonly u3 = this.unit(16, 32, 3, 3);
   readonly conv4_1 = this.child('conv4_1', new Conv2d(32, 2, { kernel: 1 }));
   readonly conv4_2 = this.child('conv4_2', new Conv2d(32, 4, { kernel: 1 }));
+  readonly conv4_3: Conv2d | null = null;
   private readonly pool1 = pool(this.variant, { kernel: 2, stride: 2, ceilMode: true }, { kernel: 3, stride: 2, padding: 1 });
 
-  constructor(variant: MtcnnVariant = 'original') {
+  constructor(variant: MtcnnVariant = 'original', opts: MtcnnNetOptions = {}) {
     super(variant);
+    if (opts.landmarks) this.conv4_3 = this.child('conv4_3', new Conv2d(32, 10, { kernel: 1 }));
   }
 
   forward(x: Tensor): StageOutput {
     let h = this.u1(x);
     h = maxPool2d(h, this.pool1);
     h = this.u3(this.u2(h));
-    return { cls: this.conv4_1.forward(h), reg: this.conv4_2.forward(h) };
+    const out: StageOutput = { cls: this.conv4_1.forward(h), reg: this.conv4_2.forward(h) };
+    if (this.conv4_3) out.landmarks = this.conv4_3.forward(h);
+    return out;
   }
 }
 
@@ -81,11 +103,13 @@ export class RNet extends MtcnnNet {
   private readonly act4 = this.variant === 'original' ? this.child('prelu4', new PReLU(128)) : null;
   readonly dense5_1 = this.child('dense5_1', new Linear(128, 2));
   readonly dense5_2 = this.child('dense5_2', new Linear(128, 4));
+  readonly dense5_3: Linear | null = null;
   private readonly pool1 = pool(this.variant, { kernel: 3, stride: 2, ceilMode: true }, { kernel: 3, stride: 2, padding: 1 });
   private readonly pool2 = pool(this.variant, { kernel: 3, stride: 2, ceilMode: true }, { kernel: 3, stride: 2 });
 
-  constructor(variant: MtcnnVariant = 'original') {
+  constructor(variant: MtcnnVariant = 'original', opts: MtcnnNetOptions = {}) {
     super(variant);
+    if (opts.landmarks) this.dense5_3 = this.child('dense5_3', new Linear(128, 10));
   }
 
   forward(x: Tensor): StageOutput {
@@ -94,7 +118,9 @@ export class RNet extends MtcnnNet {
     h = flatten(this.u3(h));
     h = this.dense4.forward(h);
     h = this.act4 ? this.act4.forward(h) : relu(h);
-    return { cls: this.dense5_1.forward(h), reg: this.dense5_2.forward(h) };
+    const out: StageOutput = { cls: this.dense5_1.forward(h), reg: this.dense5_2.forward(h) };
+    if (this.dense5_3) out.landmarks = this.dense5_3.forward(h);
+    return out;
   }
 }
 

@@ -1,0 +1,163 @@
+// Direct convolution for few channels (MTCNN's P-Net 3->10 and 10->16, the
+// first layers of R-Net and O-Net, 1x1 heads with a handful of outputs): no
+// GEMM tile to fill, so nothing is wasted when Cin or Cout is far below the
+// 16 x 32 tile of conv2d_subgroup.wgsl. Groups of 1 only (engine/ops/conv.ts
+// decides).
+//
+// A thread computes OX neighbouring outputs along x times NV vec4s of output
+// channels (4*NV channels), all in registers. For each kernel row and input
+// channel it loads the (OX-1)*SX + KW input values its outputs cover once, and
+// each weight vec4 once; a weight's address depends only on loop counters and
+// the workgroup's channel block (workgroup_id.y), so every lane of a workgroup
+// reads the same weights: a broadcast on the software adapter, a cached
+// uniform read on GPUs. Bias and the activation (none, relu, relu6, or PReLU
+// with a slope per channel) are applied before the store.
+//
+// w is the conv weight itself, [kh, kw, cin, out_c] f32; a vec4 of output
+// channels past out_c reads zeros there.
+//
+// Included by conv2d_direct_plain.wgsl (weights read straight from w: GPUs,
+// where a uniform address is one cached read) and conv2d_direct_subgroup.wgsl
+// (software adapters, where a load inside a loop costs a scalar load per lane
+// even at a uniform address: the lanes of a subgroup load different weights
+// and broadcast them with subgroupShuffle). Each defines
+//   fn load_slots(first: u32, v0: u32, lane: u32) -> array<vec4<f32>, 4>
+// and fn weight(slots: array<vec4<f32>, 4>, first: u32, v0: u32, k: u32) -> vec4<f32>
+// giving weight vec4 k (k < KW * NV) of a kernel row and input channel:
+// weight_vec4(first, v0, k) below.
+
+override ACT: u32 = 0u; // 0 none, 1 relu, 2 relu6, 3 prelu (slopes in alpha)
+override OX: u32 = 4u; // outputs along x per thread
+override NV: u32 = 4u; // vec4s of output channels per thread
+override KW: u32 = 3u; // kernel width
+override SX: u32 = 1u; // stride along x
+
+// Register arrays are sized for the largest thread tile the host asks for:
+// OX * NV <= MAX_ACC and (OX - 1) * SX + KW <= MAX_SPAN.
+const MAX_ACC = 32u;
+const MAX_SPAN = 16u;
+const WG = 64u;
+
+struct Direct {
+  batch: u32, in_h: u32, in_w: u32, in_c: u32,
+  out_h: u32, out_w: u32, out_c: u32, k_h: u32,
+  stride_y: u32, pad_y: i32, pad_x: i32, c4: u32, // vec4s of output channels: ceil(out_c / 4)
+  x_blocks: u32, // ceil(out_w / OX)
+  has_bias: u32,
+  alpha_last: u32, // alpha's last index: out_c - 1, or 0 for one shared slope
+}
+@group(0) @binding(0) var<uniform> du: Direct;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+// Bound to w when unused (every binding needs a buffer).
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> alpha: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+fn activate(v: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  switch ACT {
+    case 1u: { return max(v, vec4(0.0)); }
+    case 2u: { return clamp(v, vec4(0.0), vec4(6.0)); }
+    case 3u: { return select(a * v, v, v > vec4(0.0)); }
+    default: { return v; }
+  }
+}
+
+// Channels 4v..4v+3 of the bias, 0 past out_c.
+fn bias_vec4(v: u32) -> vec4<f32> {
+  var r = vec4(0.0);
+  for (var j = 0u; j < 4u; j++) {
+    r[j] = select(0.0, bias[min(4u * v + j, du.out_c - 1u)], 4u * v + j < du.out_c);
+  }
+  return r;
+}
+
+// The PReLU slopes of channels 4v..4v+3.
+fn alpha_vec4(v: u32) -> vec4<f32> {
+  var r = vec4(0.0);
+  for (var j = 0u; j < 4u; j++) { r[j] = alpha[min(4u * v + j, du.alpha_last)]; }
+  return r;
+}
+
+// Output channels 4v..4v+3 (v = v0 + k % NV, clamped to the last vec4) of
+// kernel column k / NV, from `first`, the row of (ky, kx = 0, ci) in w.
+fn weight_vec4(first: u32, v0: u32, k: u32) -> vec4<f32> {
+  let at = first + (k / NV) * du.in_c * du.out_c;
+  let c0 = 4u * min(v0 + k % NV, du.c4 - 1u);
+  var r = vec4(0.0);
+  for (var j = 0u; j < 4u; j++) { r[j] = select(0.0, w[at + min(c0 + j, du.out_c - 1u)], c0 + j < du.out_c); }
+  return r;
+}
+
+fn direct_forward(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, lane: u32) {
+  // Threads over (image, output row, block of OX outputs); workgroups past
+  // 65535 spill from x into z. y is the channel block.
+  let t = (wid.x + wid.z * nwg.x) * WG + lid;
+  let total = du.batch * du.out_h * du.x_blocks;
+  let tc = min(t, total - 1u);
+  let xb = tc % du.x_blocks;
+  let oy = (tc / du.x_blocks) % du.out_h;
+  let n = tc / (du.x_blocks * du.out_h);
+  let v0 = wid.y * NV; // first vec4 of output channels
+
+  var acc: array<vec4<f32>, MAX_ACC>;
+  if (du.has_bias != 0u) {
+    for (var q = 0u; q < NV; q++) {
+      let b = bias_vec4(min(v0 + q, du.c4 - 1u));
+      for (var o = 0u; o < OX; o++) { acc[o * NV + q] = b; }
+    }
+  }
+
+  let span = (OX - 1u) * SX + KW;
+  let ix0 = i32(xb * OX * SX) - du.pad_x;
+  // Input columns this thread reads and whether each lies inside the image.
+  var col_ok: array<bool, MAX_SPAN>;
+  var col_at: array<u32, MAX_SPAN>;
+  for (var j = 0u; j < span; j++) {
+    let ix = ix0 + i32(j);
+    col_ok[j] = ix >= 0 && ix < i32(du.in_w);
+    col_at[j] = u32(max(ix, 0));
+  }
+
+  for (var ky = 0u; ky < du.k_h; ky++) {
+    let iy = i32(oy * du.stride_y) - du.pad_y + i32(ky);
+    let row_ok = iy >= 0 && iy < i32(du.in_h);
+    let row = (n * du.in_h + u32(max(iy, 0))) * du.in_w;
+    for (var ci = 0u; ci < du.in_c; ci++) {
+      var v: array<f32, MAX_SPAN>;
+      for (var j = 0u; j < span; j++) {
+        let ok = row_ok && col_ok[j];
+        v[j] = select(0.0, x[select(0u, (row + col_at[j]) * du.in_c + ci, ok)], ok);
+      }
+      let tap_row = (ky * KW * du.in_c + ci) * du.out_c;
+      let slots = load_slots(tap_row, v0, lane);
+      for (var kx = 0u; kx < KW; kx++) {
+        for (var q = 0u; q < NV; q++) {
+          let wv = weight(slots, tap_row, v0, kx * NV + q);
+          for (var o = 0u; o < OX; o++) {
+            acc[o * NV + q] = fma(vec4(v[o * SX + kx]), wv, acc[o * NV + q]);
+          }
+        }
+      }
+    }
+  }
+
+  if (t >= total) { return; }
+  var slopes: array<vec4<f32>, MAX_ACC>;
+  if (ACT == 3u) {
+    for (var q = 0u; q < NV; q++) { slopes[q] = alpha_vec4(min(v0 + q, du.c4 - 1u)); }
+  }
+  let pix0 = (n * du.out_h + oy) * du.out_w + xb * OX;
+  for (var o = 0u; o < OX; o++) {
+    if (xb * OX + o < du.out_w) {
+      let at = (pix0 + o) * du.out_c;
+      for (var q = 0u; q < NV; q++) {
+        let r = activate(acc[o * NV + q], slopes[q]);
+        for (var j = 0u; j < 4u; j++) {
+          let c = 4u * (v0 + q) + j;
+          if (c < du.out_c) { y[at + c] = r[j]; }
+        }
+      }
+    }
+  }
+}
