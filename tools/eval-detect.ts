@@ -11,9 +11,31 @@ import { pathToFileURL } from 'node:url';
 import { init, shutdown } from '../engine/runtime.js';
 import { readImage } from './image.js';
 import { progressBar } from './progress.js';
-import { loadMtcnnDetector, DEFAULT_MTCNN_DIR } from './models.js';
-import { DEFAULT_DETECT_OPTIONS, type DetectOptions } from '../nets/mtcnn/detector.js';
+import { loadMtcnnWeights, DEFAULT_MTCNN_DIR } from './models.js';
+import { DEFAULT_DETECT_OPTIONS, MtcnnDetector, type DetectOptions } from '../nets/mtcnn/detector.js';
+import { createMtcnnNets, type MtcnnWeights, type MtcnnVariant } from '../nets/mtcnn/index.js';
 import { ANNOTATION_FORMATS, loadAnnotations, type AnnotatedFace, type AnnotatedImage, type AnnotationFormat, type Box } from './annotations.js';
+
+// ---------------------------------------------------------------------------
+// Loading a cascade of either architecture
+
+/**
+ * The architecture of a set of MTCNN weights: the batchnorm variant has
+ * bn{i} tensors where the original has prelu{i} (train/mtcnn exports either).
+ */
+export function mtcnnVariantOf(weights: MtcnnWeights): MtcnnVariant {
+  const bn = (m: Map<string, unknown>) => [...m.keys()].some((k) => k.startsWith('bn1.'));
+  const kinds = [weights.pnet, weights.rnet, weights.onet].map(bn);
+  if (kinds.some((k) => k !== kinds[0])) throw new Error('pnet, rnet and onet mix the original (PReLU) and batchnorm architectures; the detector runs one');
+  return kinds[0] ? 'bn' : 'original';
+}
+
+/** The detector over pnet/rnet/onet.safetensors in `dir` (PyTorch layout), original or batchnorm nets. */
+export async function loadDetector(dir = DEFAULT_MTCNN_DIR): Promise<MtcnnDetector> {
+  const weights = await loadMtcnnWeights(dir);
+  const { pnet, rnet, onet } = createMtcnnNets(weights, mtcnnVariantOf(weights), dir);
+  return new MtcnnDetector(pnet, rnet, onet);
+}
 
 // ---------------------------------------------------------------------------
 // Matching and scores (pure)
@@ -226,7 +248,8 @@ options:
   --min-face N         smallest face to find, in pixels (default ${DEFAULT_DETECT_OPTIONS.minFaceSize})
   --thresholds a,b,c   P-Net, R-Net, O-Net face probability thresholds (default ${DEFAULT_DETECT_OPTIONS.thresholds.join(',')})
   --factor F           image pyramid scale step, 0 < F < 1 (default ${DEFAULT_DETECT_OPTIONS.factor})
-  --weights DIR        folder with pnet/rnet/onet.safetensors (default: the bundled ones)
+  --weights DIR        folder with pnet/rnet/onet.safetensors, original or batchnorm
+                       nets (train:pnet/rnet/onet write them; default: the bundled ones)
   -h, --help           this text
 
 exit status: 0 when every image was evaluated; 1 when some image could not
@@ -320,7 +343,7 @@ export interface EvaluationRun {
 }
 
 export async function evaluateDetection(images: readonly AnnotatedImage[], opts: EvalDetectOptions): Promise<EvaluationRun> {
-  const detector = await loadMtcnnDetector(opts.weights);
+  const detector = await loadDetector(opts.weights);
   const criterion = criterionFor(opts.format, opts.iou);
   const results: ImageResult[] = [];
   const bar = progressBar(images.length, 'eval:detect');

@@ -260,3 +260,50 @@ export function proposeSamples(width: number, height: number, faces: readonly An
   }
   return out;
 }
+
+export interface MineOptions extends Pick<SampleOptions, 'posIoU' | 'partLow' | 'partHigh' | 'negIoU'> {
+  /** Negatives kept per image (chosen at random among the negative candidates). */
+  maxNegatives: number;
+}
+
+/**
+ * Hard examples (Zhang et al. 2016): the boxes an earlier stage of the
+ * cascade proposes for an image, labelled by their IoU with the annotated
+ * faces, positive / part against the best-overlapping face (whose box targets
+ * they get), negative when they overlap every face (ignored ones too) by less
+ * than negIoU. Boxes are square, in pixel-edge coordinates, and may extend
+ * past the image (the detector crops them so, too). Candidates whose best
+ * face is ignored, and those between the classes, are dropped; negatives are
+ * thinned to maxNegatives at random.
+ */
+export function labelCandidates(candidates: readonly Box[], faces: readonly AnnotatedFace[], random: () => number, o: MineOptions): Sample[] {
+  const boxes = faces.map(faceBox);
+  const kept: Sample[] = [];
+  const negatives: Sample[] = [];
+  for (const crop of candidates) {
+    if (!(crop[2] - crop[0] > 0 && crop[3] - crop[1] > 0)) continue;
+    let best = 0;
+    let at = -1;
+    boxes.forEach((b, i) => {
+      if (!b) return;
+      const v = iou(crop, b);
+      if (v > best) {
+        best = v;
+        at = i;
+      }
+    });
+    const label = labelFor(best, o);
+    if (label === null) continue;
+    if (label === LABEL.negative) {
+      negatives.push({ label, crop, face: -1, box: [0, 0, 0, 0], landmarks: new Array(10).fill(0), iou: best });
+      continue;
+    }
+    if (faces[at].ignore) continue;
+    kept.push({ label, crop, face: at, box: boxTargets(crop, boxes[at]!), landmarks: new Array(10).fill(0), iou: best });
+  }
+  for (let i = negatives.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [negatives[i], negatives[j]] = [negatives[j], negatives[i]];
+  }
+  return [...kept, ...negatives.slice(0, Math.max(0, o.maxNegatives))];
+}
