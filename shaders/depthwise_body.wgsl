@@ -20,6 +20,7 @@ struct Depthwise {
   out_h: u32, out_w: u32, k_h: u32, k_w: u32,
   stride_y: u32, stride_x: u32, pad_y: i32, pad_x: i32,
   has_bias: u32,
+  strip_lines: u32, // output lines per thread of the *_strip kernels (0 for the others)
 }
 
 // ---- forward --------------------------------------------------------------------------
@@ -101,6 +102,127 @@ fn forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   }
   for (var r = 0u; r < ROW_OUT; r++) {
     if (ox0 + r < fu.out_w) { y[(line * fu.out_w + ox0 + r) * fu.chans + c] = activate(acc[r]); }
+  }
+}
+
+// The same for 3x3 kernels at stride 1, ROW_OUT outputs along x by strip_lines
+// output lines per thread: walking down its strip, a thread loads each input
+// row of its window once (ROW_OUT + 2 values) and adds it into the three output
+// lines it feeds, kept as running partial sums, so every input value is loaded
+// about once for the whole 3x3 window, and the nine taps once per thread. The
+// window's indices are all constants (no arrays indexed at run time), which
+// software adapters need to keep them in registers.
+
+// x at (n, iy, ix, c), 0 outside the image.
+fn dw_at(line: u32, y_ok: bool, ix: i32, c: u32) -> Elem {
+  let ok = y_ok && ix >= 0 && ix < i32(fu.in_w);
+  return select(Elem(0.0), x[(line + u32(clamp(ix, 0, i32(fu.in_w) - 1))) * fu.chans + c], ok);
+}
+
+// Input row iy, columns ix0 .. ix0 + 5 (stride 1) or ix0 .. ix0 + 8 (stride 2).
+fn dw_row(n: u32, iy: i32, ix0: i32, c: u32) -> array<Elem, 6> {
+  let y_ok = iy >= 0 && iy < i32(fu.in_h);
+  let line = (n * fu.in_h + u32(clamp(iy, 0, i32(fu.in_h) - 1))) * fu.in_w;
+  return array<Elem, 6>(dw_at(line, y_ok, ix0, c), dw_at(line, y_ok, ix0 + 1, c), dw_at(line, y_ok, ix0 + 2, c),
+                        dw_at(line, y_ok, ix0 + 3, c), dw_at(line, y_ok, ix0 + 4, c), dw_at(line, y_ok, ix0 + 5, c));
+}
+
+fn dw_row2(n: u32, iy: i32, ix0: i32, c: u32) -> array<Elem, 9> {
+  let y_ok = iy >= 0 && iy < i32(fu.in_h);
+  let line = (n * fu.in_h + u32(clamp(iy, 0, i32(fu.in_h) - 1))) * fu.in_w;
+  return array<Elem, 9>(dw_at(line, y_ok, ix0, c), dw_at(line, y_ok, ix0 + 1, c), dw_at(line, y_ok, ix0 + 2, c),
+                        dw_at(line, y_ok, ix0 + 3, c), dw_at(line, y_ok, ix0 + 4, c), dw_at(line, y_ok, ix0 + 5, c),
+                        dw_at(line, y_ok, ix0 + 6, c), dw_at(line, y_ok, ix0 + 7, c), dw_at(line, y_ok, ix0 + 8, c));
+}
+
+// acc[q] + r[q] * w0 + r[q + 1] * w1 + r[q + 2] * w2 for the four outputs q.
+fn dw_row_taps(r: array<Elem, 6>, w0: Elem, w1: Elem, w2: Elem, acc: array<Elem, 4>) -> array<Elem, 4> {
+  return array<Elem, 4>(
+    fma(r[2], w2, fma(r[1], w1, fma(r[0], w0, acc[0]))),
+    fma(r[3], w2, fma(r[2], w1, fma(r[1], w0, acc[1]))),
+    fma(r[4], w2, fma(r[3], w1, fma(r[2], w0, acc[2]))),
+    fma(r[5], w2, fma(r[4], w1, fma(r[3], w0, acc[3]))),
+  );
+}
+
+@compute @workgroup_size(WG)
+fn forward_3x3_strip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = linear_index(gid, nwg, WG);
+  let bx = (fu.out_w + 3u) / 4u;
+  let strips = (fu.out_h + fu.strip_lines - 1u) / fu.strip_lines;
+  if (t >= fu.batch * strips * bx * fu.chans) { return; }
+  let c = t % fu.chans;
+  let ox0 = ((t / fu.chans) % bx) * 4u;
+  let rest = t / (fu.chans * bx);
+  let oy0 = (rest % strips) * fu.strip_lines;
+  let n = rest / strips;
+  let lines = min(fu.strip_lines, fu.out_h - oy0);
+  let w00 = w[0u * fu.chans + c]; let w01 = w[1u * fu.chans + c]; let w02 = w[2u * fu.chans + c];
+  let w10 = w[3u * fu.chans + c]; let w11 = w[4u * fu.chans + c]; let w12 = w[5u * fu.chans + c];
+  let w20 = w[6u * fu.chans + c]; let w21 = w[7u * fu.chans + c]; let w22 = w[8u * fu.chans + c];
+  let bv = select(Elem(0.0), bias[c], fu.has_bias != 0u);
+  let b4 = array<Elem, 4>(bv, bv, bv, bv);
+  let ix0 = i32(ox0) - fu.pad_x;
+  let iy0 = i32(oy0) - fu.pad_y;
+  // p: the line whose top row came last; q: the line whose middle row came last.
+  var p = b4;
+  var q = b4;
+  for (var k = 0u; k < lines + 2u; k++) {
+    let r = dw_row(n, iy0 + i32(k), ix0, c);
+    if (k >= 2u) {
+      dw_store4(n * fu.out_h + oy0 + k - 2u, ox0, c, dw_row_taps(r, w20, w21, w22, q));
+    }
+    q = dw_row_taps(r, w10, w11, w12, p);
+    p = dw_row_taps(r, w00, w01, w02, b4);
+  }
+}
+
+// acc[q] + r[2q] * w0 + r[2q + 1] * w1 + r[2q + 2] * w2: stride 2 along x.
+fn dw_row_taps2(r: array<Elem, 9>, w0: Elem, w1: Elem, w2: Elem, acc: array<Elem, 4>) -> array<Elem, 4> {
+  return array<Elem, 4>(
+    fma(r[2], w2, fma(r[1], w1, fma(r[0], w0, acc[0]))),
+    fma(r[4], w2, fma(r[3], w1, fma(r[2], w0, acc[1]))),
+    fma(r[6], w2, fma(r[5], w1, fma(r[4], w0, acc[2]))),
+    fma(r[8], w2, fma(r[7], w1, fma(r[6], w0, acc[3]))),
+  );
+}
+
+fn dw_store4(line: u32, ox0: u32, c: u32, o: array<Elem, 4>) {
+  let base = line * fu.out_w + ox0;
+  y[base * fu.chans + c] = activate(o[0]);
+  if (ox0 + 1u < fu.out_w) { y[(base + 1u) * fu.chans + c] = activate(o[1]); }
+  if (ox0 + 2u < fu.out_w) { y[(base + 2u) * fu.chans + c] = activate(o[2]); }
+  if (ox0 + 3u < fu.out_w) { y[(base + 3u) * fu.chans + c] = activate(o[3]); }
+}
+
+// The same at stride 2 (both axes): consecutive output lines share one input
+// row, so each line loads two new rows of 9 values (4 outputs) and carries the
+// shared row's contribution (its top tap row) over to the next line.
+@compute @workgroup_size(WG)
+fn forward_3x3_s2_strip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = linear_index(gid, nwg, WG);
+  let bx = (fu.out_w + 3u) / 4u;
+  let strips = (fu.out_h + fu.strip_lines - 1u) / fu.strip_lines;
+  if (t >= fu.batch * strips * bx * fu.chans) { return; }
+  let c = t % fu.chans;
+  let ox0 = ((t / fu.chans) % bx) * 4u;
+  let rest = t / (fu.chans * bx);
+  let oy0 = (rest % strips) * fu.strip_lines;
+  let n = rest / strips;
+  let lines = min(fu.strip_lines, fu.out_h - oy0);
+  let w00 = w[0u * fu.chans + c]; let w01 = w[1u * fu.chans + c]; let w02 = w[2u * fu.chans + c];
+  let w10 = w[3u * fu.chans + c]; let w11 = w[4u * fu.chans + c]; let w12 = w[5u * fu.chans + c];
+  let w20 = w[6u * fu.chans + c]; let w21 = w[7u * fu.chans + c]; let w22 = w[8u * fu.chans + c];
+  let bv = select(Elem(0.0), bias[c], fu.has_bias != 0u);
+  let b4 = array<Elem, 4>(bv, bv, bv, bv);
+  let ix0 = i32(ox0 * 2u) - fu.pad_x;
+  let iy0 = i32(oy0 * 2u) - fu.pad_y;
+  var p = dw_row_taps2(dw_row2(n, iy0, ix0, c), w00, w01, w02, b4);
+  for (var k = 0u; k < lines; k++) {
+    let mid = dw_row2(n, iy0 + i32(2u * k + 1u), ix0, c);
+    let bot = dw_row2(n, iy0 + i32(2u * k + 2u), ix0, c);
+    dw_store4(n * fu.out_h + oy0 + k, ox0, c, dw_row_taps2(bot, w20, w21, w22, dw_row_taps2(mid, w10, w11, w12, p)));
+    p = dw_row_taps2(bot, w00, w01, w02, b4);
   }
 }
 

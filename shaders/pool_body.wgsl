@@ -33,6 +33,7 @@ struct Window {
   pad_h: i32,
   pad_w: i32,
   count_include_pad: u32,
+  images: u32, // the batch (max_forward_rows, which runs as one 1-D grid)
 }
 @group(0) @binding(0) var<uniform> u: Window;
 @group(0) @binding(1) var<storage, read> x: array<Elem>;
@@ -104,6 +105,55 @@ fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let o = pixel_at(wid, lid, u.out_h, u.out_w);
   if (!o.inside) { return; }
   y[o.flat] = window_max(o).value;
+}
+
+// Inference, POOL_OX neighbouring outputs along x per thread (threads over
+// (image, output row, block, channel), a 1-D grid): each input row of the
+// block's window is loaded once, (POOL_OX - 1) * SW + KW values, instead of KW
+// per output. KW and SW are compile-time so the row's indices are constants;
+// every output scans its window in window_max's order with the same rule, so
+// the results (ties, NaN) are the same.
+override KW: i32 = 3;
+override SW: i32 = 2;
+const POOL_OX = 4;
+const POOL_MAX_SPAN = 16; // (POOL_OX - 1) * SW + KW, host-checked
+
+@compute @workgroup_size(WG)
+fn max_forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = linear_index(gid, nwg, WG);
+  let bx = (u32(u.out_w) + u32(POOL_OX) - 1u) / u32(POOL_OX);
+  let lines = u32(u.out_h);
+  if (t >= u.images * lines * bx * u.channels) { return; }
+  let c = t % u.channels;
+  let ow0 = i32((t / u.channels) % bx) * POOL_OX;
+  let rest = t / (u.channels * bx);
+  let oh = i32(rest % lines);
+  let n = i32(rest / lines);
+  let h0 = oh * u.stride_h - u.pad_h;
+  let h_lo = max(h0, 0);
+  let h_hi = min(h0 + u.kernel_h, u.in_h);
+  let wb = ow0 * SW - u.pad_w;
+  var best: array<Elem, POOL_OX>;
+  for (var h = h_lo; h < h_hi; h++) {
+    var v: array<Elem, POOL_MAX_SPAN>;
+    for (var j = 0; j < (POOL_OX - 1) * SW + KW; j++) {
+      v[j] = x[input_at(n, h, clamp(wb + j, 0, u.in_w - 1), c)];
+    }
+    for (var o = 0; o < POOL_OX; o++) {
+      let w0 = wb + o * SW;
+      for (var kx = 0; kx < KW; kx++) {
+        let w = w0 + kx;
+        let val = v[o * SW + kx];
+        // window_max: the first in-bounds element starts the scan, then a
+        // strictly greater in-bounds one replaces the best.
+        best[o] = select(best[o], select(best[o], val, val > best[o]), w >= 0 && w < u.in_w);
+        best[o] = select(best[o], val, h == h_lo && w == max(w0, 0));
+      }
+    }
+  }
+  for (var o = 0; o < POOL_OX; o++) {
+    if (ow0 + o < u.out_w) { y[output_at(n, oh, ow0 + o, c)] = best[o]; }
+  }
 }
 
 @compute @workgroup_size(WG)

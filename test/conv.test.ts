@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { Tensor, tidy, noGrad } from '../engine/tensor.js';
 import { runtime } from '../engine/runtime.js';
-import { conv2d, depthwiseConv2d, forceDirectPlain, type ConvVariant, type Conv2dOptions } from '../engine/ops/conv.js';
+import { conv2d, depthwiseConv2d, forceDirectPlain, forceDepthwiseStrip, type ConvVariant, type Conv2dOptions, type DepthwiseStripMode } from '../engine/ops/conv.js';
 import { prelu } from '../engine/ops/activation.js';
 import { conv2dRef, conv2dBackwardRef, depthwiseConv2dRef, type ConvRefParams } from './reference/conv.js';
 import { rng, randomArray } from './gradcheck/harness.js';
@@ -339,6 +339,50 @@ describe('depthwiseConv2d against the CPU reference', () => {
     for (const t of [x, w, y]) {
       t.grad?.dispose();
       t.dispose();
+    }
+  });
+
+  // forward_3x3_strip / forward_3x3_s2_strip (3x3 at stride 1 and 2, and the
+  // stride-1 input gradient, which runs a forward) with one channel per thread,
+  // four per thread, and the row kernel they replace; short strips leave a
+  // partial last strip, odd widths a partial last block of four, padding 0 and
+  // 2 other windows.
+  it.each([
+    ['scalar', 0], ['vec4', 0], ['off', 0], ['scalar', 3], ['vec4', 5],
+  ] as [DepthwiseStripMode, number][])('3x3 stride 1 and 2 strip kernels (%s, %i lines per strip): forward with bias and relu6, backward', async (mode, lines) => {
+    forceDepthwiseStrip(mode, lines);
+    try {
+      const problems: [number[], number, number][] = [
+        [[2, 13, 11, 8], 1, 1], [[1, 9, 7, 6], 0, 1], [[2, 6, 5, 12], 2, 1], [[1, 17, 4, 3], 1, 1],
+        [[2, 13, 11, 8], 1, 2], [[1, 20, 18, 6], 0, 2], [[2, 9, 10, 12], 1, 2], [[1, 16, 16, 4], 1, 2],
+      ];
+      for (const [shape, pad, stride] of problems) {
+        const C = shape[3];
+        const xh = random(shape), wh = random([3, 3, C]), bh = random([C]);
+        const p = { stride: [stride, stride] as [number, number], padding: [pad, pad] as [number, number] };
+        for (const activation of ['none', 'relu6'] as const) {
+          const ref = depthwiseConv2dRef(xh.map((v) => v * 4), shape, wh, [3, 3, C], bh, { ...p, activation });
+          const xs = Tensor.from(xh.map((v) => v * 4), shape), ws = Tensor.from(wh, [3, 3, C]), bs = Tensor.from(bh, [C]);
+          const ys = noGrad(() => depthwiseConv2d(xs, ws, bs, { ...p, activation }));
+          expect(maxScaledError(await ys.data(), ref.data)).toBeLessThan(TOL);
+          [xs, ws, bs, ys].forEach((t) => t.dispose());
+        }
+        const ref = depthwiseConv2dRef(xh, shape, wh, [3, 3, C], bh, p);
+        const gyh = random(ref.shape);
+        const x = Tensor.from(xh, shape).requireGrad();
+        const w = Tensor.from(wh, [3, 3, C]).requireGrad();
+        const y = depthwiseConv2d(x, w, null, p);
+        tidy(() => y.backward(Tensor.from(gyh, ref.shape)));
+        const want = conv2dBackwardRef(xh, shape, wh, [3, 3, 1, C], gyh, { ...p, groups: C });
+        expect(maxScaledError(await x.grad!.data(), want.gx)).toBeLessThan(TOL);
+        expect(maxScaledError(await w.grad!.data(), want.gw)).toBeLessThan(5 * TOL);
+        for (const t of [x, w, y]) {
+          t.grad?.dispose();
+          t.dispose();
+        }
+      }
+    } finally {
+      forceDepthwiseStrip('auto');
     }
   });
 

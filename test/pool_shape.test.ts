@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { Tensor, tidy, noGrad } from '../engine/tensor.js';
 import { runtime, poolStats } from '../engine/runtime.js';
 import { sum, mul } from '../engine/ops/elementwise.js';
-import { maxPool2d, avgPool2d, adaptiveAvgPool2d, globalAvgPool, pooledLength } from '../engine/ops/pool.js';
+import { maxPool2d, avgPool2d, adaptiveAvgPool2d, globalAvgPool, pooledLength, forcePoolPlain } from '../engine/ops/pool.js';
 import { concat, slice, permute, reshape, flatten, simplifyPermutation } from '../engine/ops/shape.js';
 import { maxPool2dRef, avgPool2dRef, globalAvgPoolRef, refPooledLength } from './reference/pool_shape.js';
 import { rng, randomArray } from './gradcheck/harness.js';
@@ -326,5 +326,41 @@ describe('shape ops', () => {
     expect(out.r.shape).toEqual([4, 6]);
     expect(Array.from(await out.r.data())).toEqual(Array.from({ length: 24 }, (_, i) => i));
     for (const t of [x, out.f, out.g, out.r]) t.dispose();
+  });
+});
+
+// Inference max pooling runs max_forward_rows (4 outputs along x per thread);
+// it must equal the one-output-per-thread kernel and the reference exactly,
+// ties and NaN included, over kernels, strides, padding, ceil mode and the
+// f32 / vec2 / vec4 channel layouts.
+describe('maxPool2d inference row kernel', () => {
+  const cases: [number[], number, number, number, boolean][] = [
+    [[2, 11, 13, 1], 3, 2, 0, true],
+    [[1, 9, 10, 2], 3, 2, 1, false],
+    [[3, 7, 9, 4], 2, 2, 0, true],
+    [[1, 8, 11, 6], 3, 1, 1, false],
+    [[2, 10, 17, 8], 5, 3, 2, true],
+    [[1, 12, 12, 10], 2, 2, 0, true],
+  ];
+  it.each(cases)('x %j kernel %i stride %i padding %i ceil %s: rows == plain == reference', async (shape, k, s, p, ceilMode) => {
+    const n = shape.reduce((a, d) => a * d, 1);
+    // Small integers: many ties; a few NaNs.
+    const xd = Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 13) - 6);
+    for (let i = 5; i < n; i += 97) xd[i] = NaN;
+    const x = Tensor.from(xd, shape);
+    const opts = { kernel: k, stride: s, padding: p, ceilMode };
+    forcePoolPlain(true);
+    const plain = noGrad(() => maxPool2d(x, opts));
+    forcePoolPlain(false);
+    const rows = noGrad(() => maxPool2d(x, opts));
+    const a = await plain.data(), b = await rows.data();
+    expect(b.length).toBe(a.length);
+    for (let i = 0; i < a.length; i++) expect(Object.is(a[i], b[i]) || a[i] === b[i]).toBe(true);
+    const clean = xd.map((v) => (Number.isNaN(v) ? -7 : v));
+    const xc = Tensor.from(clean, shape);
+    const yc = noGrad(() => maxPool2d(xc, opts));
+    const ref = maxPool2dRef(clean, shape, { kernel: [k, k], stride: [s, s], padding: [p, p], ceilMode });
+    expect(maxAbsDiff(await yc.data(), ref.data)).toBe(0);
+    [x, plain, rows, xc, yc].forEach((t) => t.dispose());
   });
 });

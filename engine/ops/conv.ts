@@ -11,7 +11,9 @@
 //                                 thread computes 4-8 outputs x 16 channels;
 //                                 weights broadcast by subgroup shuffles on
 //                                 software adapters, read directly on GPUs.
-//   shaders/depthwise_*.wgsl      depthwise, vec4 over channels when C % 4 == 0.
+//   shaders/depthwise_*.wgsl      depthwise, vec4 over channels when C % 4 == 0;
+//                                 3x3 at stride 1 or 2 in strips down the image
+//                                 (one channel per thread on software adapters).
 // The backward passes are gathers (no atomics): the input gradient visits, for
 // each input pixel, the outputs it fed; the weight gradient sums over pixels in
 // chunks that a column sum then adds up.
@@ -453,8 +455,9 @@ function conv2dGradWeight(gy: Tensor, x: Tensor, g: Geometry, variant: ConvVaria
  * Depthwise 2-D convolution with channel multiplier 1: channel c of
  * x [N, H, W, C] is filtered by w[:, :, c] of w [kh, kw, C]; optional bias [C].
  * Channels go four to a thread when C % 4 == 0. The fast variant computes 4
- * outputs along x per thread (kernels up to 7 wide), the plain one one output
- * per thread.
+ * outputs along x per thread (kernels up to 7 wide; 3x3 kernels at stride 1 or
+ * 2 walk strips of output lines on software adapters, see forceDepthwiseStrip),
+ * the plain one one output per thread.
  */
 export function depthwiseConv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: DepthwiseConv2dOptions = {}): Tensor {
   const op = 'depthwiseConv2d';
@@ -496,9 +499,42 @@ function depthwiseUniforms(g: Geometry, lanes: number) {
   };
 }
 
+/**
+ * 3x3 depthwise forwards at stride 1 or 2 (and stride-1 input gradients, which
+ * are forwards) go to forward_3x3_strip / forward_3x3_s2_strip: 'auto' picks them on software adapters with
+ * one channel per thread (there four channels per thread hold four times the
+ * registers and spill; one per thread measured ~2x faster than the vec4 row
+ * kernel at N8 56x56x128), and keeps forward_rows on GPUs (not yet measured
+ * there). Tests force each choice.
+ */
+export type DepthwiseStripMode = 'auto' | 'off' | 'scalar' | 'vec4';
+let depthwiseStrip: DepthwiseStripMode = 'auto';
+let depthwiseStripLinesForced = 0;
+export function forceDepthwiseStrip(mode: DepthwiseStripMode, lines = 0): void {
+  depthwiseStrip = mode;
+  depthwiseStripLinesForced = lines;
+}
+
+/** Lines per strip: whole columns of the output unless that leaves under ~8k threads. */
+function stripLines(g: Geometry, lanes: number): number {
+  const columns = g.batch * Math.ceil(g.outW / DEPTHWISE_ROW_OUT) * (g.outC / lanes);
+  let lines = g.outH;
+  while (lines > 8 && columns * Math.ceil(g.outH / lines) < 8192) lines = Math.ceil(lines / 2);
+  return lines;
+}
+
 function depthwiseForward(file: string, lanes: number, rows: boolean, act: number, g: Geometry, x: Tensor, w: Tensor, b: Tensor | null, y: Tensor): void {
-  const args = { ...depthwiseUniforms(g, lanes), x, w, bias: b ?? w, y, has_bias: b ? 1 : 0 };
-  if (rows) {
+  const args = { ...depthwiseUniforms(g, lanes), x, w, bias: b ?? w, y, has_bias: b ? 1 : 0, strip_lines: 0 };
+  const mode = depthwiseStrip === 'auto' ? (runtime().family === 'software' ? 'scalar' : 'off') : depthwiseStrip;
+  const stride = g.strideY === g.strideX && g.strideX <= 2 ? g.strideX : 0;
+  if (rows && mode !== 'off' && g.kH === 3 && g.kW === 3 && stride > 0) {
+    const sLanes = mode === 'vec4' ? lanes : 1;
+    const lines = depthwiseStripLinesForced || stripLines(g, sLanes);
+    const threads = g.batch * Math.ceil(g.outH / lines) * Math.ceil(g.outW / DEPTHWISE_ROW_OUT) * (g.outC / sLanes);
+    const sFile = sLanes === 4 ? 'depthwise_vec4.wgsl' : 'depthwise_f32.wgsl';
+    const entry = stride === 1 ? 'forward_3x3_strip' : 'forward_3x3_s2_strip';
+    dispatch(kernel(sFile, entry, { ACT: act }), { ...args, ...depthwiseUniforms(g, sLanes), strip_lines: lines }, grid1d(threads, WG));
+  } else if (rows) {
     const threads = g.batch * g.outH * Math.ceil(g.outW / DEPTHWISE_ROW_OUT) * (g.outC / lanes);
     dispatch(kernel(file, 'forward_rows', { ACT: act, KW: g.kW, SX: g.strideX }), args, grid1d(threads, WG));
   } else {
@@ -520,10 +556,10 @@ function depthwiseGradInput(gy: Tensor, w: Tensor, g: Geometry, file: string, la
   } else if (rows && g.strideX <= 2) {
     // Other strides: ROW_OUT * strideX inputs along x per thread.
     const threads = g.batch * g.inH * Math.ceil(g.inW / (DEPTHWISE_ROW_OUT * g.strideX)) * (g.inC / lanes);
-    const args = { ...depthwiseUniforms(g, lanes), has_bias: 0, gy, wk: w, dx };
+    const args = { ...depthwiseUniforms(g, lanes), has_bias: 0, strip_lines: 0, gy, wk: w, dx };
     dispatch(kernel(file, 'grad_input_rows', { KW: g.kW, SX: g.strideX, PX: g.padX }), args, grid1d(threads, WG));
   } else {
-    dispatch(kernel(file, 'grad_input'), { ...depthwiseUniforms(g, lanes), has_bias: 0, gy, wk: w, dx }, grid1d(dx.size / lanes, WG));
+    dispatch(kernel(file, 'grad_input'), { ...depthwiseUniforms(g, lanes), has_bias: 0, strip_lines: 0, gy, wk: w, dx }, grid1d(dx.size / lanes, WG));
   }
   return dx;
 }

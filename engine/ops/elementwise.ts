@@ -39,20 +39,58 @@ function broadcastStrides(shape: Shape, outShape: Shape): number[] {
   return outShape.map((d, i) => (i < off || shape[i - off] === 1 ? 0 : s[i - off]));
 }
 
+/**
+ * Merges neighbouring output axes that both inputs walk the same way (both
+ * contiguous across them, or both broadcast along them) and drops size-1 axes,
+ * so the broadcast kernels' per-element index loop runs over fewer axes. The
+ * last axis only grows, by whole multiples of itself.
+ */
+function coalesce(shape: Shape, sa: number[], sb: number[]): { shape: number[]; sa: number[]; sb: number[] } {
+  const out = { shape: [] as number[], sa: [] as number[], sb: [] as number[] };
+  for (let d = shape.length - 1; d >= 0; d--) {
+    if (shape[d] === 1 && out.shape.length > 0) continue;
+    const k = out.shape.length - 1;
+    if (k >= 0 && sa[d] === out.sa[k] * out.shape[k] && sb[d] === out.sb[k] * out.shape[k]) {
+      out.shape[k] *= shape[d];
+      continue;
+    }
+    out.shape.push(shape[d]);
+    out.sa.push(sa[d]);
+    out.sb.push(sb[d]);
+  }
+  out.shape.reverse();
+  out.sa.reverse();
+  out.sb.reverse();
+  return out;
+}
+
 const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+// vec4s per thread the contiguous vec4 kernels aim for (a grid-stride loop).
+const VEC_ITEMS = 8;
 
 function binary(op: BinaryOp, a: Tensor, b: Tensor, shape = broadcastShape(op, a.shape, b.shape)): Tensor {
   const y = Tensor.empty(shape);
   if (y.size === 0) return y;
   const k = (entry: string) => kernel('binary.wgsl', entry, { OP: OPS[op] });
-  const base = { a, b, y, n: y.size, rank: shape.length, out_shape: pad8(shape), a_strides: pad8([]), b_strides: pad8([]) };
   const grid = grid1d(y.size, 256);
+  const last = shape[shape.length - 1];
+  const vec4 = last % 4 === 0;
+  const n4 = y.size / 4;
+  const uniforms = { n: y.size, rank: shape.length, out_shape: pad8(shape), a_strides: pad8([]), b_strides: pad8([]) };
+  const base = { a, b, y, ...uniforms };
+  const base4 = { ...uniforms, a4: a, b4: b, y4: y }; // the vec4 kernels' names of the buffers
   if (sameShape(a.shape, shape) && sameShape(b.shape, shape)) {
-    dispatch(k('same_shape'), base, grid);
-  } else if (sameShape(a.shape, shape) && b.size === shape[shape.length - 1] && b.shape[b.shape.length - 1] === b.size) {
-    dispatch(k('per_channel'), base, grid);
+    if (vec4) dispatch(k('same_shape_vec4'), base4, grid1d(Math.ceil(n4 / VEC_ITEMS), 256));
+    else dispatch(k('same_shape'), base, grid);
+  } else if (sameShape(a.shape, shape) && b.size === last && b.shape[b.shape.length - 1] === b.size) {
+    if (vec4) dispatch(k('per_channel_vec4'), base4, grid1d(Math.max(last / 4, Math.ceil(n4 / VEC_ITEMS)), 256));
+    else dispatch(k('per_channel'), base, grid);
   } else {
-    dispatch(k('broadcast'), { ...base, a_strides: pad8(broadcastStrides(a.shape, shape)), b_strides: pad8(broadcastStrides(b.shape, shape)) }, grid);
+    const c = coalesce(shape, broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape));
+    const strides = { rank: c.shape.length, out_shape: pad8(c.shape), a_strides: pad8(c.sa), b_strides: pad8(c.sb) };
+    if (vec4) dispatch(k('broadcast_vec4'), { ...uniforms, ...strides, a, b, y4: y }, grid1d(n4, 256));
+    else dispatch(k('broadcast'), { ...base, ...strides }, grid);
   }
   return y;
 }

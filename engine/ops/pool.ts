@@ -93,7 +93,7 @@ function geometry(op: string, x: Tensor, out: [number, number], win: { kernel: n
     window: {
       channels: c / lanes, in_h: h, in_w: w, out_h: out[0], out_w: out[1],
       kernel_h: win.kernel[0], kernel_w: win.kernel[1], stride_h: win.stride[0], stride_w: win.stride[1],
-      pad_h: win.padding[0], pad_w: win.padding[1], count_include_pad: countIncludePad ? 1 : 0,
+      pad_h: win.padding[0], pad_w: win.padding[1], count_include_pad: countIncludePad ? 1 : 0, images: n,
     },
   };
 }
@@ -132,6 +132,15 @@ function run(geo: Geometry, entry: string, buffers: KernelArgs, over: 'output' |
   }
 }
 
+// pool_body.wgsl's max_forward_rows: outputs along x per thread, widest row it loads.
+const POOL_OX = 4;
+const POOL_MAX_SPAN = 16;
+let poolRowsOff = false;
+/** Tests: inference max pooling with one output per thread (max_forward) instead of max_forward_rows. */
+export function forcePoolPlain(on: boolean): void {
+  poolRowsOff = on;
+}
+
 /**
  * Max pooling. Padding counts as -inf. When gradients are recorded, the forward
  * also stores each output's argmax (flat h*W+w per channel); the backward then
@@ -144,7 +153,13 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
   const geo = windowGeometry('maxPool2d', x, opts);
   const y = Tensor.empty(geo.outShape);
   if (!(isGradEnabled() && x.requiresGrad)) {
-    run(geo, 'max_forward', { x, y }, 'output');
+    const w = geo.window as Record<string, number>;
+    if (!poolRowsOff && (POOL_OX - 1) * w.stride_w + w.kernel_w <= POOL_MAX_SPAN) {
+      const threads = geo.batch * w.out_h * Math.ceil(w.out_w / POOL_OX) * w.channels;
+      if (threads > 0) dispatch(kernel(geo.file, 'max_forward_rows', { KW: w.kernel_w, SW: w.stride_w }), { x, y, ...geo.window, first_image: 0 }, grid1d(threads, WG));
+    } else {
+      run(geo, 'max_forward', { x, y }, 'output');
+    }
     return y;
   }
   // Lives as long as the graph, and dies with the tidy() scope that made it.
