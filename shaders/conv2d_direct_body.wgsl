@@ -1,7 +1,7 @@
 // Direct convolution for few channels (MTCNN's P-Net 3->10 and 10->16, the
 // first layers of R-Net and O-Net, 1x1 heads with a handful of outputs): no
 // GEMM tile to fill, so nothing is wasted when Cin or Cout is far below the
-// 16 x 32 tile of conv2d_subgroup.wgsl. Groups of 1 only (engine/ops/conv.ts
+// 24 x 32 tile of conv2d_subgroup.wgsl. Groups of 1 only (engine/ops/conv.ts
 // decides).
 //
 // A thread computes OX neighbouring outputs along x times NV vec4s of output
@@ -36,6 +36,7 @@ override SX: u32 = 1u; // stride along x
 // OX * NV <= MAX_ACC and (OX - 1) * SX + KW <= MAX_SPAN.
 const MAX_ACC = 32u;
 const MAX_SPAN = 16u;
+const MAX_KW = 8u; // KW <= MAX_KW
 const WG = 64u;
 
 struct Direct {
@@ -131,12 +132,16 @@ fn direct_forward(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, lane: u32) {
       }
       let tap_row = (ky * KW * du.in_c + ci) * du.out_c;
       let slots = load_slots(tap_row, v0, lane);
-      for (var kx = 0u; kx < KW; kx++) {
-        for (var q = 0u; q < NV; q++) {
-          let wv = weight(slots, tap_row, v0, kx * NV + q);
-          for (var o = 0u; o < OX; o++) {
-            acc[o * NV + q] = fma(vec4(v[o * SX + kx]), wv, acc[o * NV + q]);
-          }
+      // Per channel vec4: the kernel row's KW weights, then each output's
+      // whole row of taps in one chain (an accumulator is read and written
+      // once per KW fmas, not once per fma).
+      for (var q = 0u; q < NV; q++) {
+        var wk: array<vec4<f32>, MAX_KW>;
+        for (var kx = 0u; kx < KW; kx++) { wk[kx] = weight(slots, tap_row, v0, kx * NV + q); }
+        for (var o = 0u; o < OX; o++) {
+          var a = acc[o * NV + q];
+          for (var kx = 0u; kx < KW; kx++) { a = fma(vec4(v[o * SX + kx]), wk[kx], a); }
+          acc[o * NV + q] = a;
         }
       }
     }

@@ -4,18 +4,22 @@
 // lanes is cheap and `subgroupShuffle` is a single vpermd, but every storage
 // load is a loop over the lanes with a bounds check per element, several
 // times the cost of the fma it feeds. So the kernel is built around loads per
-// fma. A subgroup owns a 16 x 32 tile of C, each lane one vec4 of columns.
+// fma. A subgroup owns a 24 x 32 tile of C, each lane one vec4 of columns.
 // Per 4-step of K a lane loads one 4x4 block of B (its columns) and, for each
-// of the tile's 2 groups of 8 rows, one vec4 of A (its own row of the group);
+// of the tile's 3 groups of 8 rows, one vec4 of A (its own row of the group);
 // shuffles then hand every lane's A values to the others, so no lane loads
-// rows it does not own: 16 rows x 4 steps x 4 columns = 256 fma per lane for
-// 6 vec4 loads. Taller or wider tiles load less per fma but unroll into a
-// loop too long for the CPU's instruction cache: measured on lavapipe,
-// 24 rows ran no faster and 32 rows ~25% slower.
+// rows it does not own: 24 rows x 4 steps x 4 columns = 384 fma per lane for
+// 7 vec4 loads. Measured on lavapipe (1024^3, interleaved A/B): 24 rows ~5-10%
+// faster than 16; 32 rows ~15% slower, 8 rows ~35% slower, and unrolling K by
+// 8 ~45% slower (longer loop bodies spill and miss the instruction cache);
+// subgroupBroadcast from constant lanes instead of shuffles, no faster.
 enable subgroups;
 //!include matmul_vec4.wgsl
 
-const ROWS = 16u;
+// A third group of 8 rows (24 rows, else 16): the host drops it where M
+// would leave much of the last row block empty (M = 32, 64, 128, ...).
+override TALL: bool = true;
+const ROWS = 24u; // rows of a tall tile
 
 // acc[r] += op(A)[row r of the group, k .. k+3] x bk, for the 8 rows of one
 // group. `held` is this lane's share of the group's A values, laid out as
@@ -66,7 +70,7 @@ fn load_a_group(a0: u32, first: u32, k: u32, lane: u32) -> vec4<f32> {
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let batch = u.batch_base + wg.z;
-  let row0 = (u.row_block_base + wg.y) * ROWS;
+  let row0 = (u.row_block_base + wg.y) * select(16u, ROWS, TALL);
   let col = (wg.x * 8u + lane) * 4u;
   let a0 = batch * u.a_batch_stride;
   let b0 = batch * u.b_batch_stride;
@@ -76,14 +80,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
   // did not unroll would live in memory: ~10x slower).
   var acc0: array<vec4<f32>, 8>;
   var acc1: array<vec4<f32>, 8>;
+  var acc2: array<vec4<f32>, 8>;
   for (var k = 0u; k < u.k; k += 4u) {
     let bk = load_b_block(b0, k, col);
     accumulate_group(&acc0, load_a_group(a0, row0, k, lane), bk);
     accumulate_group(&acc1, load_a_group(a0, row0 + 8u, k, lane), bk);
+    if (TALL) { accumulate_group(&acc2, load_a_group(a0, row0 + 16u, k, lane), bk); }
   }
 
   store_group(batch, row0, col, acc0);
   store_group(batch, row0 + 8u, col, acc1);
+  if (TALL) { store_group(batch, row0 + 16u, col, acc2); }
 }
 
 fn store_group(batch: u32, first: u32, col: u32, acc: array<vec4<f32>, 8>) {

@@ -3,7 +3,7 @@
 //
 // Kernels:
 //   shaders/conv2d_subgroup.wgsl  the fast variant: implicit GEMM, a lane group
-//                                 of 8 computes 16 pixels x 32 channels with
+//                                 of 8 computes 24 pixels x 32 channels with
 //                                 subgroup shuffles. Needs subgroups.
 //   shaders/conv2d.wgsl           the plain variant, one output per thread, and
 //                                 the weight packing of the fast one.
@@ -59,8 +59,10 @@ export type DepthwiseConv2dOptions = Omit<Conv2dOptions, 'groups' | 'prelu'>;
 const ACTIVATION_CODE: Record<FusedActivation, number> = { none: 0, relu: 1, relu6: 2 };
 const WG = 64; // workgroup size of conv2d.wgsl and depthwise_body.wgsl
 // The fast tile (conv2d_subgroup.wgsl): rows and columns per lane group.
-const TILE_ROWS = 16;
+const TILE_ROWS = 24;
 const TILE_COLS = 32;
+// grad_weight's rows (taps) per lane group.
+const TILE_TAPS = 16;
 // Outputs along x per thread of depthwise_body.wgsl's row kernels, and the
 // widest kernel they take (their tap rows are registers sized for 7).
 const DEPTHWISE_ROW_OUT = 4;
@@ -250,9 +252,13 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
     const packed = padded === g.coutG ? w : packWeight('pad_weight', w, g, padded, [g.kH, g.kW, g.cinG, g.groups * padded]);
     const colBlocks = Math.ceil(g.coutG / TILE_COLS);
     const rowBlocks = Math.ceil((g.batch * g.outH * g.outW) / TILE_ROWS / fast.GROUPS);
+    // x read as vec4s (binding x4) when every group's channels are whole
+    // vec4s, so x's size is too; otherwise x4 is bound to the packed weight
+    // (any vec4 array will do) and never read.
+    const xVec4 = g.cinG % 4 === 0 && g.inC % 4 === 0;
     dispatch(
-      kernel('conv2d_subgroup.wgsl', 'forward', { ...fast, ACT: slopes ? 3 : act }),
-      { ...args, w: packed, col_blocks: colBlocks, w_c4: (g.groups * padded) / 4, alpha: slopes ?? packed, alpha_last: slopes ? slopes.size - 1 : 0 },
+      kernel('conv2d_subgroup.wgsl', 'forward', { ...fast, ACT: slopes ? 3 : act, X_VEC4: +xVec4 }),
+      { ...args, x4: xVec4 ? x : packed, w: packed, col_blocks: colBlocks, w_c4: (g.groups * padded) / 4, alpha: slopes ?? packed, alpha_last: slopes ? slopes.size - 1 : 0 },
       [g.groups * colBlocks, ...rowGrid(rowBlocks)],
     );
     if (packed !== w) packed.dispose();
@@ -319,7 +325,7 @@ interface DirectTile {
 
 /**
  * The direct kernel's thread tile, or null when it does not apply. 'auto'
- * takes it where the GEMM tile (16 pixels x 32 channels, reduction in steps
+ * takes it where the GEMM tile (24 pixels x 32 channels, reduction in steps
  * of 4 input channels) would be mostly padding: few input channels (stride 1)
  * or few output channels. Measured on lavapipe: 2-4x on P-Net's 3->10, 10->16
  * and heads, 1.3-2x on the first layers of R-Net and O-Net, ~1.15x on 16->32;
@@ -436,7 +442,7 @@ function conv2dGradWeight(gy: Tensor, x: Tensor, g: Geometry, variant: ConvVaria
     return sumChunks(partial, chunks, shape);
   }
   const colBlocks = Math.ceil(g.coutG / TILE_COLS);
-  const tapBlocks = Math.ceil((g.kH * g.kW * g.cinG) / TILE_ROWS / fast.GROUPS);
+  const tapBlocks = Math.ceil((g.kH * g.kW * g.cinG) / TILE_TAPS / fast.GROUPS);
   // Enough chunks for ~64 lane groups (several per core on any adapter), each
   // chunk at least one output line.
   const { chunks, linesPerChunk } = lineChunks(lines, g.groups * colBlocks * tapBlocks * fast.GROUPS, 64 * fast.GROUPS);
