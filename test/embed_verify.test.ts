@@ -143,3 +143,42 @@ describe('tools/facenet-model.ts', () => {
     expect(leftMouth[1]).toBeGreaterThan(leftEye[1]);
   });
 });
+
+// The model committed as the default (models/facenet, trained by
+// train/recipes/facenet-mobilenet96.sh): loads with no flag and recognises
+// people it never saw (ORL is not in its training data).
+describe.runIf(existsSync(DEFAULT_FACENET_MODEL))('the bundled default model', () => {
+  it('embeds ORL with no --model; nearest enrolled image names 5 unseen photos of each of 10 people far above chance', async () => {
+    const orl = join(root, 'test/data/orl');
+    const people = Array.from({ length: 10 }, (_, i) => `s${i + 1}`);
+    const r = run('embed', ['--json', ...people.map((p) => join(orl, p))]);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.status).toBe(0);
+    const byImage = new Map<string, number[]>();
+    for (const line of r.stdout.trim().split('\n')) {
+      const o = JSON.parse(line) as { image: string; faces: { embedding: number[] }[] };
+      expect(o.faces.length).toBeGreaterThanOrEqual(1);
+      byImage.set(o.image.slice(orl.length + 1), o.faces[0].embedding);
+    }
+    expect(byImage.size).toBe(100);
+    for (const v of byImage.values()) {
+      expect(v.length).toBe(128);
+      expect(norm(v)).toBeCloseTo(1, 3);
+    }
+    const dist = (a: number[], b: number[]) => Math.hypot(...a.map((x, i) => x - b[i]));
+    const enrolled = people.flatMap((p) => [1, 2, 3, 4, 5].map((i) => ({ p, v: byImage.get(`${p}/${i}.png`)! })));
+    let right = 0;
+    for (const p of people) {
+      for (const i of [6, 7, 8, 9, 10]) {
+        const q = byImage.get(`${p}/${i}.png`)!;
+        const best = enrolled.reduce((b, e) => (dist(q, e.v) < dist(q, b.v) ? e : b));
+        if (best.p === p) right++;
+      }
+    }
+    // Chance is 5/50; an untrained network of the same shape gets about 27 (see gallery_cli.test.ts).
+    expect(right).toBeGreaterThanOrEqual(35);
+    const loaded = await loadFacenetModel();
+    expect(loaded.threshold).toBeGreaterThan(0);
+    loaded.net.dispose();
+  });
+});
