@@ -8,12 +8,12 @@ import { loadAnnotations, type AnnotatedFace, type Box } from '../tools/annotati
 import { readImage } from '../tools/image.js';
 import { loadMtcnnWeights, DEFAULT_MTCNN_DIR } from '../tools/models.js';
 import { loadDetector, mtcnnVariantOf } from '../tools/eval-detect.js';
-import { createMtcnnNets, convertTorchMtcnn, PNet, RNet, ONet } from '../nets/mtcnn/index.js';
+import { createMtcnnNets, convertTorchMtcnn, toTorchMtcnn, PNet, RNet, ONet } from '../nets/mtcnn/index.js';
 import { LABEL, boxToImage, iou, labelCandidates, labelFor, rng, DEFAULT_SAMPLE_OPTIONS, faceBox } from '../train/mtcnn/samples.js';
 import { generate, parseGenArgs, type GenOptions } from '../train/mtcnn/gen-samples.js';
 import { readShards } from '../train/mtcnn/shards.js';
 import { loadSampleSet, makeBatch } from '../train/mtcnn/dataset.js';
-import { toTorchMtcnn, hostState, exportNet } from '../train/mtcnn/export.js';
+import { hostState, exportNet } from '../train/mtcnn/export.js';
 import { trainMtcnn, evaluateSet, createNet, DEFAULTS, DEFAULT_WEIGHTS, type MtcnnTrainOptions } from '../train/mtcnn/train.js';
 import { JsonlLog } from '../train/lib/jsonl.js';
 

@@ -6,7 +6,7 @@ import { MtcnnDetector } from './detector.js';
 
 export * from './nets.js';
 export * from './detector.js';
-export { convertTorchMtcnn } from './weights.js';
+export { convertTorchMtcnn, toTorchMtcnn, type MtcnnNetName } from './weights.js';
 
 export interface MtcnnWeights {
   pnet: Map<string, HostTensor>;
