@@ -8,7 +8,7 @@ import { basename, extname, join } from 'node:path';
 import { init } from '../engine/runtime.js';
 import { readImage, writePngAtomic, type RgbaImage } from './image.js';
 import { drawBox, drawPoint, drawText, PALETTE } from './plot.js';
-import { expandImagePaths } from './files.js';
+import { imageInputs } from './files.js';
 import { progressBar } from './progress.js';
 import { loadMtcnnDetector, DEFAULT_MTCNN_DIR } from './models.js';
 import { DEFAULT_DETECT_OPTIONS, type DetectOptions, type Face } from '../nets/mtcnn/detector.js';
@@ -148,13 +148,10 @@ export function annotate(img: RgbaImage, faces: Face[], labels: readonly string[
 }
 
 export async function runDetect(opts: DetectCliOptions): Promise<number> {
-  const { files, missing, fromFolder } = expandImagePaths(opts.paths);
-  let failures = missing.length;
-  for (const m of missing) console.error(`error: ${m}: no such file or folder`);
-  if (files.length === 0) {
-    console.error(missing.length ? 'error: nothing to do' : 'error: no .jpg/.png images found in the given folders');
-    return 1;
-  }
+  const found = imageInputs(opts.paths);
+  if (!found) return 1;
+  const { files, fromFolder } = found;
+  let failures = found.failures;
   if (opts.out) mkdirSync(opts.out, { recursive: true });
   if (opts.align) mkdirSync(opts.align, { recursive: true });
   await init();

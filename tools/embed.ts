@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { init } from '../engine/runtime.js';
 import type { Tensor } from '../engine/tensor.js';
 import { readImage } from './image.js';
-import { expandImagePaths } from './files.js';
+import { imageInputs } from './files.js';
 import { progressBar } from './progress.js';
 import { loadMtcnnDetector } from './models.js';
 import {
@@ -147,13 +147,10 @@ interface PendingImage {
 }
 
 export async function runEmbed(opts: EmbedCliOptions): Promise<number> {
-  const { files, missing, fromFolder } = expandImagePaths(opts.paths);
-  let failures = missing.length;
-  for (const m of missing) console.error(`error: ${m}: no such file or folder`);
-  if (files.length === 0) {
-    console.error(missing.length ? 'error: nothing to do' : 'error: no .jpg/.png images found in the given folders');
-    return 1;
-  }
+  const found = imageInputs(opts.paths);
+  if (!found) return 1;
+  const { files, fromFolder } = found;
+  let failures = found.failures;
   const { model, alignment, detect, inputs } = await loadFaceModels(opts);
   if (!opts.json) console.log(describeModel(model, alignment));
   const bar = fromFolder || files.length > 1 ? progressBar(files.length, 'embed') : null;

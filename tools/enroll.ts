@@ -5,7 +5,7 @@
 import { runCommand, isMain } from './cli.js';
 import { parseArgs } from 'node:util';
 import { readImage } from './image.js';
-import { expandImagePaths } from './files.js';
+import { imageInputs } from './files.js';
 import { embedInputs, largestFace, resolveFacenetModelPath } from './facenet-model.js';
 import { FACE_MODEL_ARG_SPECS, FACE_MODEL_HELP, parseFaceModelOptions, loadFaceModels, fileError, type FaceModelOptions } from './embed.js';
 import { openGallery, DEFAULT_GALLERY } from './gallery/sqlite.js';
@@ -61,13 +61,10 @@ export function parseEnrollArgs(argv: string[]): EnrollCliOptions | 'help' {
 }
 
 export async function runEnroll(opts: EnrollCliOptions): Promise<number> {
-  const { files, missing } = expandImagePaths(opts.paths);
-  let failures = missing.length;
-  for (const m of missing) console.error(`error: ${m}: no such file or folder`);
-  if (files.length === 0) {
-    console.error(missing.length ? 'error: nothing to do' : 'error: no .jpg/.png images found in the given folders');
-    return 1;
-  }
+  const found = imageInputs(opts.paths);
+  if (!found) return 1;
+  const { files } = found;
+  let failures = found.failures;
   const modelId = modelIdOf(resolveFacenetModelPath(opts.model));
   const { model, detect, inputs } = await loadFaceModels(opts);
   const gallery = openGallery(opts.gallery, { model: { id: modelId, embeddingSize: model.net.config.embeddingSize }, create: true });

@@ -36,3 +36,18 @@ export function expandImagePaths(paths: string[]): { files: string[]; missing: s
   }
   return { files, missing, fromFolder };
 }
+
+/**
+ * expandImagePaths as the commands use it: each missing path is reported on
+ * stderr and counts as a failure; null (after saying why) when no image is
+ * left to process.
+ */
+export function imageInputs(paths: string[]): { files: string[]; fromFolder: boolean; failures: number } | null {
+  const { files, missing, fromFolder } = expandImagePaths(paths);
+  for (const m of missing) console.error(`error: ${m}: no such file or folder`);
+  if (files.length === 0) {
+    console.error(missing.length ? 'error: nothing to do' : 'error: no .jpg/.png images found in the given folders');
+    return null;
+  }
+  return { files, fromFolder, failures: missing.length };
+}

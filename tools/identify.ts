@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { readImage, writePngAtomic } from './image.js';
 import { annotate } from './detect.js';
-import { expandImagePaths } from './files.js';
+import { imageInputs } from './files.js';
 import { embedInputs, resolveFacenetModelPath, THRESHOLD_KEY } from './facenet-model.js';
 import { FACE_MODEL_ARG_SPECS, FACE_MODEL_HELP, parseFaceModelOptions, numberOption, loadFaceModels, fileError, type FaceModelOptions } from './embed.js';
 import { openGallery, DEFAULT_GALLERY } from './gallery/sqlite.js';
@@ -94,13 +94,10 @@ export async function searchGallery(gpu: GpuGallery, names: readonly string[], q
 }
 
 export async function runIdentify(opts: IdentifyCliOptions): Promise<number> {
-  const { files, missing } = expandImagePaths(opts.paths);
-  let failures = missing.length;
-  for (const m of missing) console.error(`error: ${m}: no such file or folder`);
-  if (files.length === 0) {
-    console.error(missing.length ? 'error: nothing to do' : 'error: no .jpg/.png images found in the given folders');
-    return 1;
-  }
+  const found = imageInputs(opts.paths);
+  if (!found) return 1;
+  const { files } = found;
+  let failures = found.failures;
   const modelId = modelIdOf(resolveFacenetModelPath(opts.model));
   // The gallery is checked before the GPU starts (embedding size once the model is read).
   openGallery(opts.gallery).close();
