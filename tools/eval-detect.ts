@@ -7,7 +7,6 @@
 //   {"recall": r, "precision": p, "ap": a, "faces": n, "detections": m, ...}
 import { parseArgs } from 'node:util';
 import { existsSync, statSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { init, shutdown } from '../engine/runtime.js';
 import { readImage } from './image.js';
 import { progressBar } from './progress.js';
@@ -15,6 +14,7 @@ import { loadMtcnnWeights, DEFAULT_MTCNN_DIR } from './models.js';
 import { DEFAULT_DETECT_OPTIONS, MtcnnDetector, type DetectOptions } from '../nets/mtcnn/detector.js';
 import { createMtcnnNets, type MtcnnWeights, type MtcnnVariant } from '../nets/mtcnn/index.js';
 import { ANNOTATION_FORMATS, loadAnnotations, type AnnotatedFace, type AnnotatedImage, type AnnotationFormat, type Box } from './annotations.js';
+import { isMain, runMain } from './cli.js';
 
 // ---------------------------------------------------------------------------
 // Loading a cascade of either architecture
@@ -435,7 +435,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const code = await main();
-  process.stdout.write('', () => process.exit(code));
-}
+if (isMain(import.meta.url)) await runMain(main);

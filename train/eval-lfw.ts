@@ -6,17 +6,17 @@
 //   {"accuracy": a, "std": s, "threshold": t, "pairs": n}
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { init, shutdown } from '../engine/runtime.js';
 import { embedCached, type FaceNetFileInfo } from '../nets/facenet/index.js';
 import { loadFacenetModel } from '../tools/facenet-model.js';
 import { progressBar } from '../tools/progress.js';
-import { parseArgs, formatOptions, type OptionSpecs } from './lib/args.js';
+import { parseCommandArgs, formatOptions, type OptionSpecs } from './lib/args.js';
 import { ImageCache } from './lib/image-cache.js';
 import { loadPairSet, verifyPairs } from './lib/lfw-pairs.js';
 import { writeLineChart } from './lib/charts.js';
 import { cacheSizeFor, DEFAULTS } from './facenet.js';
 import type { VerificationResult } from './lib/verification.js';
+import { isMain, runMain } from '../tools/cli.js';
 
 /** A weights file, or a training run folder (its latest checkpoint's model). */
 export interface EvalOptions {
@@ -81,17 +81,8 @@ options:
 ${formatOptions(OPTIONS)}`;
 
 async function main(argv: string[]): Promise<number> {
-  let a;
-  try {
-    a = parseArgs(argv, OPTIONS);
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (a.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const a = parseCommandArgs(argv, OPTIONS, USAGE);
+  if (typeof a === 'number') return a;
   if (!a.data || !a.pairs) {
     process.stderr.write(`--data and --pairs are required\n\n${USAGE}\n`);
     return 2;
@@ -130,7 +121,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const code = await main(process.argv.slice(2));
-  process.stdout.write('', () => process.exit(code));
-}
+if (isMain(import.meta.url)) await runMain(main);

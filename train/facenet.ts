@@ -10,7 +10,6 @@
 // The loop can also be driven in-process through `trainFacenet` (tests do).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { init, shutdown, runtime } from '../engine/runtime.js';
 import { Tensor, tidyAsync, noGrad, tidy } from '../engine/tensor.js';
 import { Adam, SGD, type Optimizer } from '../engine/optim.js';
@@ -22,7 +21,7 @@ import {
   facenetMetadata, type Backbone,
 } from '../nets/facenet/index.js';
 import { progressBar } from '../tools/progress.js';
-import { parseArgs, formatOptions, UsageError, type OptionSpecs } from './lib/args.js';
+import { parseCommandArgs, formatOptions, UsageError, type OptionSpecs } from './lib/args.js';
 import { loadIdentityDataset, holdOutPerIdentity, type IdentityDataset } from './lib/identity-dataset.js';
 import { ImageCache } from './lib/image-cache.js';
 import { loadPairSet, verifyPairs, type PairSet } from './lib/lfw-pairs.js';
@@ -32,6 +31,7 @@ import { LossGuard, type LossGuardOptions } from './lib/loss-guard.js';
 import { StopRequest } from './lib/interrupt.js';
 import { Rng } from './lib/rng.js';
 import { writeLineChart, movingAverage } from './lib/charts.js';
+import { isMain, runMain } from '../tools/cli.js';
 
 export interface TrainOptions {
   /** A folder per identity, or a list file (train/lib/identity-dataset.ts). */
@@ -466,17 +466,8 @@ options:
 ${formatOptions(OPTIONS)}`;
 
 async function main(argv: string[]): Promise<number> {
-  let a;
-  try {
-    a = parseArgs(argv, OPTIONS);
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (a.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const a = parseCommandArgs(argv, OPTIONS, USAGE);
+  if (typeof a === 'number') return a;
   if (!a.data) {
     process.stderr.write(`--data is required\n\n${USAGE}\n`);
     return 2;
@@ -522,8 +513,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const code = await main(process.argv.slice(2));
-  // Exit explicitly: dawn.node can keep the process alive after the device is destroyed.
-  process.stdout.write('', () => process.exit(code));
-}
+if (isMain(import.meta.url)) await runMain(main);

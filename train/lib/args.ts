@@ -71,3 +71,23 @@ export function formatOptions(specs: OptionSpecs): string {
   const width = Math.max(...rows.map(([h]) => h.length)) + 2;
   return rows.map(([h, text]) => `  ${h.padEnd(width)}${text}`).join('\n');
 }
+
+/**
+ * The start of a training command's main: the parsed options, or the exit
+ * code when there is nothing more to do (a usage error, with the usage, on
+ * stderr: 2; --help on stdout: 0).
+ */
+export function parseCommandArgs(argv: readonly string[], specs: OptionSpecs, usage: string): ParsedOptions | number {
+  let a: ParsedOptions;
+  try {
+    a = parseArgs(argv, specs);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n\n${usage}\n`);
+    return 2;
+  }
+  if (a.help) {
+    process.stdout.write(usage + '\n');
+    return 0;
+  }
+  return a;
+}

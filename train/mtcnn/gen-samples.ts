@@ -13,7 +13,6 @@
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { init, shutdown } from '../../engine/runtime.js';
 import { Tensor, tidy } from '../../engine/tensor.js';
 import { cropAndResize, normalizeImage, packRgba } from '../../engine/ops/image.js';
@@ -24,6 +23,7 @@ import { DEFAULT_SAMPLE_OPTIONS, imageSeed, labelCandidates, proposeSamples, rng
 import { loadDetector } from '../../tools/eval-detect.js';
 import type { MtcnnDetector, DetectOptions } from '../../nets/mtcnn/detector.js';
 import { ShardWriter, type ShardRecord } from './shards.js';
+import { isMain, runMain } from '../../tools/cli.js';
 
 /** Lower than detection's 0.6,0.7,0.7: mining wants the near misses too. */
 export const DEFAULT_MINE_THRESHOLDS: [number, number, number] = [0.6, 0.6, 0.7];
@@ -345,6 +345,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  process.exitCode = await main();
-}
+if (isMain(import.meta.url)) await runMain(main);

@@ -19,7 +19,6 @@
 // The loop can also be driven in-process through `trainMtcnn` (tests do).
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { init, shutdown, runtime } from '../../engine/runtime.js';
 import { Tensor, tidyAsync, noGradAsync } from '../../engine/tensor.js';
 import { Adam } from '../../engine/optim.js';
@@ -32,7 +31,7 @@ import { crossEntropy, maskedMse, topKMean } from '../../engine/ops/losses.js';
 import { PNet, RNet, ONet, convertTorchMtcnn, type MtcnnVariant, type StageOutput } from '../../nets/mtcnn/index.js';
 import { progressBar } from '../../tools/progress.js';
 import { DEFAULT_MTCNN_DIR } from '../../tools/models.js';
-import { parseArgs, formatOptions, UsageError, type OptionSpecs } from '../lib/args.js';
+import { parseCommandArgs, formatOptions, UsageError, type OptionSpecs } from '../lib/args.js';
 import { saveCheckpoint, loadLatestCheckpoint, latestCheckpoint, type LoopState } from '../lib/checkpoint.js';
 import { JsonlLog } from '../lib/jsonl.js';
 import { LossGuard, type LossGuardOptions } from '../lib/loss-guard.js';
@@ -41,6 +40,7 @@ import { Rng } from '../lib/rng.js';
 import { writeLineChart, movingAverage } from '../lib/charts.js';
 import { loadSampleSet, epochOrder, makeBatch, type SampleSet, type Batch } from './dataset.js';
 import { exportNet, type NetName } from './export.js';
+import { isMain, runMain } from '../../tools/cli.js';
 
 export const NET_SIZE: Record<NetName, number> = { pnet: 12, rnet: 24, onet: 48 };
 
@@ -459,17 +459,8 @@ options:
 ${formatOptions(OPTIONS)}`;
 
 export async function main(argv: string[]): Promise<number> {
-  let a;
-  try {
-    a = parseArgs(argv, OPTIONS);
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (a.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const a = parseCommandArgs(argv, OPTIONS, USAGE);
+  if (typeof a === 'number') return a;
   const net = a.net as string | undefined;
   if (net !== 'pnet' && net !== 'rnet' && net !== 'onet') {
     process.stderr.write(`--net must be pnet, rnet or onet${net ? `, got "${net}"` : ''}\n\n${USAGE}\n`);
@@ -545,8 +536,4 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const code = await main(process.argv.slice(2));
-  // Exit explicitly: dawn.node can keep the process alive after the device is destroyed.
-  process.stdout.write('', () => process.exit(code));
-}
+if (isMain(import.meta.url)) await runMain(main);
