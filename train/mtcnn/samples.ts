@@ -155,6 +155,21 @@ function checkOptions(o: SampleOptions): void {
   if (!(o.perFace > 0) || o.ratio.length !== 4 || o.ratio.some((r) => !(r >= 0))) throw new Error('sample options: perFace must be > 0 and ratio four numbers >= 0');
 }
 
+/** The face (index into `boxes`, null entries skipped) a crop overlaps most, and that IoU; [0, -1] when none. */
+function bestOverlap(crop: Box, boxes: readonly (Box | null)[]): [number, number] {
+  let best = 0;
+  let at = -1;
+  boxes.forEach((b, i) => {
+    if (!b) return;
+    const v = iou(crop, b);
+    if (v > best) {
+      best = v;
+      at = i;
+    }
+  });
+  return [best, at];
+}
+
 /**
  * Samples for one image (width x height) with its faces. Positives and parts
  * are jittered squares around each face; landmark samples are positive-grade
@@ -169,19 +184,7 @@ export function proposeSamples(width: number, height: number, faces: readonly An
   const boxes = faces.map(faceBox);
   const all = boxes.filter((b): b is Box => b !== null);
   const out: Sample[] = [];
-  const maxIoU = (crop: Box): [number, number] => {
-    let best = 0;
-    let at = -1;
-    boxes.forEach((b, i) => {
-      if (!b) return;
-      const v = iou(crop, b);
-      if (v > best) {
-        best = v;
-        at = i;
-      }
-    });
-    return [best, at];
-  };
+  const maxIoU = (crop: Box) => bestOverlap(crop, boxes);
   const inside = (c: Box) => c[0] >= 0 && c[1] >= 0 && c[2] <= width && c[3] <= height && c[2] - c[0] >= 1;
   const [negR, posR, partR, lmR] = o.ratio;
   const want = (r: number) => Math.round((o.perFace * r) / posR || 0);
@@ -282,16 +285,7 @@ export function labelCandidates(candidates: readonly Box[], faces: readonly Anno
   const negatives: Sample[] = [];
   for (const crop of candidates) {
     if (!(crop[2] - crop[0] > 0 && crop[3] - crop[1] > 0)) continue;
-    let best = 0;
-    let at = -1;
-    boxes.forEach((b, i) => {
-      if (!b) return;
-      const v = iou(crop, b);
-      if (v > best) {
-        best = v;
-        at = i;
-      }
-    });
+    const [best, at] = bestOverlap(crop, boxes);
     const label = labelFor(best, o);
     if (label === null) continue;
     if (label === LABEL.negative) {
