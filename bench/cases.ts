@@ -1,5 +1,6 @@
 // The benchmark cases: realistic shapes from MobileNetV1-FaceNet at 160x160
 // and MTCNN, each with a CPU reference check.
+import type { KernelTime } from '../engine/profiler.js';
 import { Tensor, noGrad, tidy } from '../engine/tensor.js';
 import { poolStats, sync } from '../engine/runtime.js';
 import { GpuGallery, type Nearest } from '../engine/ops/topk.js';
@@ -44,6 +45,8 @@ export interface BenchResult {
   imagesPerSec?: number;
   /** Live pool bytes before and after repeated runs (no-growth check). */
   growth?: { runs: number; liveBytesBefore: number; liveBytesAfter: number };
+  /** GPU time per kernel of one run (`--profile`), largest first. */
+  profile?: KernelTime[];
 }
 
 /**

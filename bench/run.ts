@@ -1,4 +1,4 @@
-// `npm run bench [-- --json FILE] [--filter TEXT] [--quick] [--peers]`
+// `npm run bench [-- --json FILE] [--filter TEXT] [--quick] [--peers] [--profile]`
 //
 // Per-kernel profile: for each case, the median time after warm-up with the
 // GPU synchronised, GFLOP/s or GB/s, the share of this adapter's measured
@@ -9,13 +9,14 @@
 import { writeFileSync } from 'node:fs';
 import { init, shutdown, runtime, poolStats } from '../engine/runtime.js';
 import { barChart } from '../tools/plot.js';
+import { openProfile, formatProfile } from '../engine/profiler.js';
 import { measurePeaks, timeGpu } from './harness.js';
 import { benchCases, type BenchResult } from './cases.js';
 import type { Peer } from './peers-tfjs.js';
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
-  console.log(`usage: npm run bench -- [--json FILE] [--filter TEXT] [--quick] [--peers]
+  console.log(`usage: npm run bench -- [--json FILE] [--filter TEXT] [--quick] [--peers] [--profile]
 
 Times every kernel on realistic shapes (MobileNetV1 at 160x160, MTCNN) with
 the GPU synchronised, and checks each output against the CPU reference; then
@@ -26,7 +27,10 @@ identify gallery search at 1k, 100k and 1M synthetic entries.
   --filter TEXT   only cases whose name contains TEXT (several: A,B,C)
   --quick         fewer samples, 10 instead of 100 repeated detections (a smoke run)
   --peers         also run the cases through TF.js WebGPU (same device) and
-                  print the ratio tfjs/ours`);
+                  print the ratio tfjs/ours
+  --profile       after timing a case, run it once more with a timestamp per
+                  dispatch and print the GPU time per kernel (top 12); the
+                  JSON gets a "profile" list per case`);
   process.exit(0);
 }
 const opt = (name: string) => {
@@ -37,6 +41,7 @@ const jsonPath = opt('--json');
 const filters = opt('--filter')?.split(',').filter(Boolean);
 const quick = args.includes('--quick');
 const withPeers = args.includes('--peers');
+const withProfile = args.includes('--profile');
 
 await init();
 const rt = runtime();
@@ -86,6 +91,13 @@ for (const c of benchCases({ quick })) {
       r.growth = g;
       const grew = g.liveBytesAfter - g.liveBytesBefore;
       console.log(`${''.padEnd(42)}${grew <= 0 ? 'no growth' : 'GROWTH'} over ${g.runs} repeated detections: live ${mib(g.liveBytesBefore)} before, ${mib(g.liveBytesAfter)} after (${grew >= 0 ? '+' : ''}${grew} bytes)`);
+    }
+    if (withProfile) {
+      // One more run outside the timed ones: a pass per dispatch costs time of its own.
+      const profile = openProfile();
+      await setup.run();
+      r.profile = await profile.close();
+      console.log(formatProfile(r.profile, 12).replace(/^/gm, '    '));
     }
     if (peer && c.peer && setup.peerInputs) {
       try {

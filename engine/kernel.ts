@@ -307,7 +307,7 @@ export function dispatch(k: Kernel, args: KernelArgs, workgroups: number | reado
   if (x > maxWg || y > maxWg || z > maxWg) {
     throw new Error(`${k.id}: dispatch ${x}x${y}x${z} exceeds maxComputeWorkgroupsPerDimension (${maxWg})`);
   }
-  rt.recorder.dispatch(k.pipeline, bg, dynamicOffsets, [x, y, z]);
+  rt.recorder.dispatch(k.pipeline, bg, dynamicOffsets, [x, y, z], k.id);
 }
 
 /** Forgets cached bind groups (after the pool destroys buffers). */

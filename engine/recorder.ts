@@ -5,6 +5,8 @@
 // right before the submit. The arena can be refilled straight after a submit
 // because queue.writeBuffer is ordered after the work already submitted.
 
+import type { DispatchProfiler } from './profiler.js';
+
 const CHUNK_BYTES = 64 * 1024;
 
 interface UniformChunk {
@@ -31,6 +33,8 @@ export class Recorder {
   submits = 0;
   /** Submit automatically after this many dispatches to bound driver memory. */
   autoFlushEvery = 2048;
+  /** Set while a profile is open (engine/profiler.ts): every dispatch then gets a timed pass of its own. */
+  profiler: DispatchProfiler | null = null;
 
   constructor(private device: GPUDevice, private uniformAlign: number) {}
 
@@ -65,13 +69,17 @@ export class Recorder {
     return { buffer: chunk.buffer, offset, bytes: new DataView(chunk.staging.buffer, offset, size) };
   }
 
-  dispatch(pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, dynamicOffsets: number[], wg: [number, number, number]): void {
+  dispatch(pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, dynamicOffsets: number[], wg: [number, number, number], label = ''): void {
+    if (this.profiler) {
+      this.endPass();
+      this.pass = this.getEncoder().beginComputePass(this.profiler.passFor(label));
+    }
     const pass = this.getPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup, dynamicOffsets);
     pass.dispatchWorkgroups(wg[0], wg[1], wg[2]);
     this.dispatches++;
-    if (++this.pending >= this.autoFlushEvery) this.flush();
+    if (++this.pending >= Math.min(this.autoFlushEvery, this.profiler?.dispatchesPerSubmit ?? Infinity)) this.flush();
   }
 
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
@@ -93,6 +101,7 @@ export class Recorder {
   flush(): void {
     if (!this.encoder) return;
     this.endPass();
+    const afterProfiledSubmit = this.profiler?.resolve(this.encoder) ?? null;
     const cmd = this.encoder.finish();
     this.encoder = null;
     for (let i = 0; i <= this.chunkIndex && i < this.chunks.length; i++) {
@@ -102,6 +111,7 @@ export class Recorder {
     }
     this.chunkIndex = 0;
     this.device.queue.submit([cmd]);
+    afterProfiledSubmit?.();
     for (const cb of this.afterSubmitCallbacks.splice(0)) cb();
     this.pending = 0;
     this.submits++;
