@@ -335,13 +335,14 @@ function directTile(variant: ConvVariant, g: Geometry): DirectTile | null {
   // The subgroup form broadcasts up to 32 weight vec4s per kernel row: KW * NV <= 32.
   if (g.groups !== 1 || g.kW > DIRECT_MAX_KW) return null;
   if (variant !== 'direct' && (variant !== 'auto' || !(g.outC <= 16 || (g.strideX === 1 && g.inC <= 16 && (g.inC <= 4 || g.outC <= 32))))) return null;
-  // Measured on lavapipe: up to 4 channel vec4s per thread, 8 outputs along x
-  // on wide images (P-Net's pyramid) and 4 on narrow ones (crops), where a
-  // longer row would mostly run past the edge.
+  // Measured on lavapipe: up to 4 channel vec4s per thread and 8 outputs
+  // along x; on narrow images (crops) 4 where 8 would run further past the
+  // edge (R-Net's 22 and O-Net's 46 columns take 8: 1.25x over 4).
   const c4 = Math.ceil(g.outC / 4);
   const blocks = Math.ceil(c4 / 4);
   const NV = Math.ceil(c4 / blocks);
-  let OX = Math.max(1, Math.min(g.outW >= 64 ? 8 : 4, g.outW, Math.floor(DIRECT_MAX_ACC / NV)));
+  const padded = (ox: number) => Math.ceil(g.outW / ox) * ox;
+  let OX = Math.max(1, Math.min(g.outW >= 64 || padded(8) <= padded(4) ? 8 : 4, g.outW, Math.floor(DIRECT_MAX_ACC / NV)));
   while (OX > 1 && (OX - 1) * g.strideX + g.kW > DIRECT_MAX_SPAN) OX--;
   if ((OX - 1) * g.strideX + g.kW > DIRECT_MAX_SPAN) return null;
   return { OX, NV, blocks };
