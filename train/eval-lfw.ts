@@ -14,15 +14,15 @@ import { parseCommandArgs, formatOptions, type OptionSpecs } from './lib/args.js
 import { ImageCache } from './lib/image-cache.js';
 import { loadPairSet, verifyPairs } from './lib/lfw-pairs.js';
 import { writeLineChart } from './lib/charts.js';
-import { cacheSizeFor, DEFAULTS } from './facenet.js';
+import { cacheSizeFor } from './facenet.js';
 import type { VerificationResult } from './lib/verification.js';
 import { isMain, runMain } from '../tools/cli.js';
 
-/** A weights file, or a training run folder (its latest checkpoint's model). */
 export interface EvalOptions {
   data: string;
   pairs: string;
-  model: string;
+  /** A weights file, or a training run folder (its latest checkpoint's model); default: the installed default model. */
+  model?: string;
   folds?: number;
   /** Overrides the model file's crop (fraction of the shorter side). */
   crop?: number;
@@ -61,7 +61,7 @@ export async function writeRocPlot(path: string, r: VerificationResult, title: s
 const OPTIONS: OptionSpecs = {
   data: { kind: 'string', value: 'DIR', help: 'image folder: <DIR>/<name>/<name>_0001.jpg (or <DIR>/images/...)' },
   pairs: { kind: 'string', value: 'FILE', help: "pairs file in LFW's pairs.txt format" },
-  model: { kind: 'string', value: 'FILE|DIR', help: 'FaceNet weights (.safetensors from train:facenet) or a training run folder', default: DEFAULTS.out },
+  model: { kind: 'string', value: 'FILE|DIR', help: 'FaceNet weights (.safetensors from train:facenet) or a training run folder; default: the default model, models/facenet/facenet.safetensors' },
   folds: { kind: 'int', help: 'folds of the cross-validation (the file\'s own sets when it has this many)', default: 10 },
   crop: { kind: 'number', value: 'F', help: 'centre crop of each image (fraction of the shorter side); default: the one the model was trained with' },
   roc: { kind: 'string', value: 'FILE', help: 'where to write the ROC plot (PNG)', default: 'out/lfw-roc.png' },
@@ -93,7 +93,7 @@ async function main(argv: string[]): Promise<number> {
     const { result: r, modelPath, info } = await evaluateLfw({
       data: a.data as string,
       pairs: a.pairs as string,
-      model: a.model as string,
+      model: a.model as string | undefined,
       folds: a.folds as number,
       crop: a.crop as number | undefined,
       batch: a.batch as number,
