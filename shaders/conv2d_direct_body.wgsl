@@ -33,8 +33,13 @@ override KW: u32 = 3u; // kernel width
 override SX: u32 = 1u; // stride along x
 
 // Register arrays are sized for the largest thread tile the host asks for:
-// OX * NV <= MAX_ACC and (OX - 1) * SX + KW <= MAX_SPAN.
-const MAX_ACC = 32u;
+// OX <= MAX_OX, NV <= 4 and (OX - 1) * SX + KW <= MAX_SPAN. Each channel vec4
+// has an accumulator array of its own (acc0..acc3) and every loop that indexes
+// a register array runs a compile-time count no longer than MAX_SPAN, so the
+// shader compiler unrolls them all and the arrays stay in registers (one
+// array indexed by o * NV + q, as before, left the q loop rolled on lavapipe
+// and the accumulators in memory: 2-4x slower).
+const MAX_OX = 8u;
 const MAX_SPAN = 16u;
 const MAX_KW = 8u; // KW <= MAX_KW
 const WG = 64u;
@@ -90,6 +95,41 @@ fn weight_vec4(first: u32, v0: u32, k: u32) -> vec4<f32> {
   return r;
 }
 
+// One input row's taps into the accumulators of channel vec4 q: the kernel
+// row's KW weights, then each output's whole row of taps in one chain.
+fn row_taps(acc: ptr<function, array<vec4<f32>, MAX_OX>>, v: array<f32, MAX_SPAN>, slots: array<vec4<f32>, 4>, first: u32, v0: u32, q: u32) {
+  var wk: array<vec4<f32>, MAX_KW>;
+  for (var kx = 0u; kx < KW; kx++) { wk[kx] = weight(slots, first, v0, kx * NV + q); }
+  for (var o = 0u; o < OX; o++) {
+    var a = (*acc)[o];
+    for (var kx = 0u; kx < KW; kx++) { a = fma(vec4(v[o * SX + kx]), wk[kx], a); }
+    (*acc)[o] = a;
+  }
+}
+
+fn init_acc(acc: ptr<function, array<vec4<f32>, MAX_OX>>, v: u32) {
+  if (du.has_bias != 0u) {
+    let b = bias_vec4(min(v, du.c4 - 1u));
+    for (var o = 0u; o < OX; o++) { (*acc)[o] = b; }
+  }
+}
+
+// Activation and store of channel vec4 v of this thread's OX outputs.
+fn store_acc(acc: array<vec4<f32>, MAX_OX>, v: u32, pix0: u32, xb: u32) {
+  var slope = vec4(0.0);
+  if (ACT == 3u) { slope = alpha_vec4(min(v, du.c4 - 1u)); }
+  for (var o = 0u; o < OX; o++) {
+    if (xb * OX + o < du.out_w) {
+      let at = (pix0 + o) * du.out_c;
+      let r = activate(acc[o], slope);
+      for (var j = 0u; j < 4u; j++) {
+        let c = 4u * v + j;
+        if (c < du.out_c) { y[at + c] = r[j]; }
+      }
+    }
+  }
+}
+
 fn direct_forward(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, lane: u32) {
   // Threads over (image, output row, block of OX outputs); workgroups past
   // 65535 spill from x into z. y is the channel block.
@@ -101,13 +141,14 @@ fn direct_forward(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, lane: u32) {
   let n = tc / (du.x_blocks * du.out_h);
   let v0 = wid.y * NV; // first vec4 of output channels
 
-  var acc: array<vec4<f32>, MAX_ACC>;
-  if (du.has_bias != 0u) {
-    for (var q = 0u; q < NV; q++) {
-      let b = bias_vec4(min(v0 + q, du.c4 - 1u));
-      for (var o = 0u; o < OX; o++) { acc[o * NV + q] = b; }
-    }
-  }
+  var acc0: array<vec4<f32>, MAX_OX>;
+  var acc1: array<vec4<f32>, MAX_OX>;
+  var acc2: array<vec4<f32>, MAX_OX>;
+  var acc3: array<vec4<f32>, MAX_OX>;
+  init_acc(&acc0, v0);
+  if (NV > 1u) { init_acc(&acc1, v0 + 1u); }
+  if (NV > 2u) { init_acc(&acc2, v0 + 2u); }
+  if (NV > 3u) { init_acc(&acc3, v0 + 3u); }
 
   let span = (OX - 1u) * SX + KW;
   let ix0 = i32(xb * OX * SX) - du.pad_x;
@@ -132,37 +173,17 @@ fn direct_forward(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, lane: u32) {
       }
       let tap_row = (ky * KW * du.in_c + ci) * du.out_c;
       let slots = load_slots(tap_row, v0, lane);
-      // Per channel vec4: the kernel row's KW weights, then each output's
-      // whole row of taps in one chain (an accumulator is read and written
-      // once per KW fmas, not once per fma).
-      for (var q = 0u; q < NV; q++) {
-        var wk: array<vec4<f32>, MAX_KW>;
-        for (var kx = 0u; kx < KW; kx++) { wk[kx] = weight(slots, tap_row, v0, kx * NV + q); }
-        for (var o = 0u; o < OX; o++) {
-          var a = acc[o * NV + q];
-          for (var kx = 0u; kx < KW; kx++) { a = fma(vec4(v[o * SX + kx]), wk[kx], a); }
-          acc[o * NV + q] = a;
-        }
-      }
+      row_taps(&acc0, v, slots, tap_row, v0, 0u);
+      if (NV > 1u) { row_taps(&acc1, v, slots, tap_row, v0, 1u); }
+      if (NV > 2u) { row_taps(&acc2, v, slots, tap_row, v0, 2u); }
+      if (NV > 3u) { row_taps(&acc3, v, slots, tap_row, v0, 3u); }
     }
   }
 
   if (t >= total) { return; }
-  var slopes: array<vec4<f32>, MAX_ACC>;
-  if (ACT == 3u) {
-    for (var q = 0u; q < NV; q++) { slopes[q] = alpha_vec4(min(v0 + q, du.c4 - 1u)); }
-  }
   let pix0 = (n * du.out_h + oy) * du.out_w + xb * OX;
-  for (var o = 0u; o < OX; o++) {
-    if (xb * OX + o < du.out_w) {
-      let at = (pix0 + o) * du.out_c;
-      for (var q = 0u; q < NV; q++) {
-        let r = activate(acc[o * NV + q], slopes[q]);
-        for (var j = 0u; j < 4u; j++) {
-          let c = 4u * (v0 + q) + j;
-          if (c < du.out_c) { y[at + c] = r[j]; }
-        }
-      }
-    }
-  }
+  store_acc(acc0, v0, pix0, xb);
+  if (NV > 1u) { store_acc(acc1, v0 + 1u, pix0, xb); }
+  if (NV > 2u) { store_acc(acc2, v0 + 2u, pix0, xb); }
+  if (NV > 3u) { store_acc(acc3, v0 + 3u, pix0, xb); }
 }

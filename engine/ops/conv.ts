@@ -308,8 +308,8 @@ function checkPrelu(op: string, slopes: Tensor, outC: number, activation: FusedA
 
 // ---- direct forward (conv2d_direct.wgsl) ----------------------------------------------
 
-// Its register arrays: outputs x channel vec4s per thread, and input columns per kernel row.
-const DIRECT_MAX_ACC = 32;
+// Its register arrays: outputs along x per thread (for each of up to 4 channel vec4s), and input columns per kernel row.
+const DIRECT_MAX_OX = 8;
 const DIRECT_MAX_SPAN = 16;
 const DIRECT_MAX_KW = 8;
 const DIRECT_WG = 64;
@@ -342,7 +342,7 @@ function directTile(variant: ConvVariant, g: Geometry): DirectTile | null {
   const blocks = Math.ceil(c4 / 4);
   const NV = Math.ceil(c4 / blocks);
   const padded = (ox: number) => Math.ceil(g.outW / ox) * ox;
-  let OX = Math.max(1, Math.min(g.outW >= 64 || padded(8) <= padded(4) ? 8 : 4, g.outW, Math.floor(DIRECT_MAX_ACC / NV)));
+  let OX = Math.max(1, Math.min(g.outW >= 64 || padded(8) <= padded(4) ? DIRECT_MAX_OX : 4, g.outW));
   while (OX > 1 && (OX - 1) * g.strideX + g.kW > DIRECT_MAX_SPAN) OX--;
   if ((OX - 1) * g.strideX + g.kW > DIRECT_MAX_SPAN) return null;
   return { OX, NV, blocks };
