@@ -45,7 +45,9 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<GpuContex
 
   const backend = opts.backend ?? process.env.WEBGPU_BACKEND;
   const wanted = opts.adapter ?? process.env.WEBGPU_ADAPTER;
-  const flags: string[] = [];
+  // Dawn rounds timestamp queries to 2^16 ns by default (a browser's guard
+  // against timing attacks); the kernel profiler wants them as measured.
+  const flags: string[] = ['disable-dawn-features=timestamp_quantization'];
   if (backend) flags.push(`backend=${backend}`);
   if (wanted) flags.push(`adapter=${wanted}`);
   const gpu = create(flags) as GPU;
