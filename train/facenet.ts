@@ -10,7 +10,7 @@
 // The loop can also be driven in-process through `trainFacenet` (tests do).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { init, shutdown, runtime } from '../engine/runtime.js';
+import { runtime } from '../engine/runtime.js';
 import { Tensor, tidyAsync, noGrad, tidy } from '../engine/tensor.js';
 import { Adam, SGD, type Optimizer } from '../engine/optim.js';
 import { cosineLR, linearWarmup, type LRSchedule } from '../engine/schedule.js';
@@ -32,6 +32,7 @@ import { StopRequest } from './lib/interrupt.js';
 import { Rng } from './lib/rng.js';
 import { writeLineChart, movingAverage } from './lib/charts.js';
 import { isMain, runMain } from '../tools/cli.js';
+import { runTrainingCommand } from './lib/command.js';
 
 export interface TrainOptions {
   /** A folder per identity, or a list file (train/lib/identity-dataset.ts). */
@@ -500,17 +501,7 @@ async function main(argv: string[]): Promise<number> {
     keep: a.keep as number,
     verbose: a.quiet !== true,
   };
-  await init();
-  try {
-    const r = await trainFacenet(options);
-    if (r.message) process.stderr.write(r.message + '\n');
-    return r.status === 'done' ? 0 : r.status === 'interrupted' ? 130 : 3;
-  } catch (e) {
-    process.stderr.write(`${e instanceof UsageError ? '' : 'error: '}${(e as Error).message}\n`);
-    return e instanceof UsageError ? 2 : 1;
-  } finally {
-    await shutdown();
-  }
+  return runTrainingCommand(() => trainFacenet(options));
 }
 
 if (isMain(import.meta.url)) await runMain(main);

@@ -19,7 +19,7 @@
 // The loop can also be driven in-process through `trainMtcnn` (tests do).
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { init, shutdown, runtime } from '../../engine/runtime.js';
+import { runtime } from '../../engine/runtime.js';
 import { Tensor, tidyAsync, noGradAsync } from '../../engine/tensor.js';
 import { Adam } from '../../engine/optim.js';
 import { cosineLR, linearWarmup, type LRSchedule } from '../../engine/schedule.js';
@@ -41,6 +41,7 @@ import { writeLineChart, movingAverage } from '../lib/charts.js';
 import { loadSampleSet, epochOrder, makeBatch, type SampleSet, type Batch } from './dataset.js';
 import { exportNet, type NetName } from './export.js';
 import { isMain, runMain } from '../../tools/cli.js';
+import { runTrainingCommand } from '../lib/command.js';
 
 export const NET_SIZE: Record<NetName, number> = { pnet: 12, rnet: 24, onet: 48 };
 
@@ -510,8 +511,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  await init();
-  try {
+  return runTrainingCommand(async () => {
     if (a['export-only']) {
       const dir = latestCheckpoint(out);
       if (!dir) throw new UsageError(`--export-only: ${out} has no checkpoint`);
@@ -525,15 +525,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`wrote ${path} from ${loaded.dir}\n`);
       return 0;
     }
-    const r = await trainMtcnn(options);
-    if (r.message) process.stderr.write(r.message + '\n');
-    return r.status === 'done' ? 0 : r.status === 'interrupted' ? 130 : 3;
-  } catch (e) {
-    process.stderr.write(`${e instanceof UsageError ? '' : 'error: '}${(e as Error).message}\n`);
-    return e instanceof UsageError ? 2 : 1;
-  } finally {
-    await shutdown();
-  }
+    return trainMtcnn(options);
+  });
 }
 
 if (isMain(import.meta.url)) await runMain(main);
