@@ -39,6 +39,11 @@ var<workgroup> best_n: u32;
 var<private> bv: array<f32, 32>;
 var<private> bi: array<u32, 32>;
 var<private> len: u32;
+// The list's last entry (bv[k - 1], bi[k - 1]) once it is full, in scalars:
+// most offers stop at the comparison with it, and a scalar costs no indexed
+// access to the private array (a loop of per-lane loads on lavapipe).
+var<private> last_v: f32;
+var<private> last_i: u32;
 
 // (s, i) ranks before (t, j): larger similarity, then smaller index.
 fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
@@ -47,7 +52,7 @@ fn before(s: f32, i: u32, t: f32, j: u32) -> bool {
 
 fn offer(s: f32, idx: u32, k: u32) {
   if (s != s) { return; }
-  if (len == k && !before(s, idx, bv[k - 1u], bi[k - 1u])) { return; }
+  if (len == k && !before(s, idx, last_v, last_i)) { return; }
   var pos = select(len, k - 1u, len == k);
   if (len < k) { len += 1u; }
   while (pos > 0u && before(s, idx, bv[pos - 1u], bi[pos - 1u])) {
@@ -57,6 +62,10 @@ fn offer(s: f32, idx: u32, k: u32) {
   }
   bv[pos] = s;
   bi[pos] = idx;
+  if (len == k) {
+    last_v = bv[k - 1u];
+    last_i = bi[k - 1u];
+  }
 }
 
 // Merges the lanes' lists into best_v / best_i / best_n (all lanes call it).

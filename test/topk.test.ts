@@ -39,11 +39,13 @@ describe('nearestRows', () => {
     [3, 1000, 64, 32],
     [2, 20, 8, 32], // fewer rows than k: -1 padding
     [3, 3000, 16, 10], // several column blocks per row (TOPK_BLOCK 1024)
+    [1, 200000, 16, 8], // one query over a long row: blocks longer than TOPK_BLOCK on software adapters
   ])('matches a CPU sort (M=%i, N=%i, D=%i, k=%i)', async (m, n, d, k) => {
     const q = unitRows(m, d, 1 + m);
     const g = unitRows(n, d, 100 + n);
     const want = cpuNearest(q, g, d, k);
-    for (const chunkRows of [undefined, 7]) {
+    // Chunks of 7 rows, or for the long gallery 3 chunks with a short last one.
+    for (const chunkRows of [undefined, n > 10000 ? 70000 : 7]) {
       const got = await nearestRows(q, g, d, k, { chunkRows });
       for (let a = 0; a < m; a++) {
         const gi = Array.from(got.indices.subarray(a * k, (a + 1) * k));
