@@ -136,6 +136,16 @@ fn running_stats(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 // take the same ACT and mask g where the activation clipped.
 override ACT: u32 = 0u;
 
+// The elementwise kernels below walk channels: thread i takes channel group
+// cg = i % groups for good and the elements i, i + step, ... with step the
+// largest multiple of groups within the thread count (the host launches at
+// least `groups` threads). A channel's statistics are then loaded once per
+// thread, and there is one division per thread, not per element (integer
+// division and per-lane loads are loops on software adapters).
+fn channel_step(nwg: vec3<u32>, groups: u32) -> u32 {
+  return (nwg.x * nwg.y * 256u) / groups * groups;
+}
+
 struct Apply { n: u32, groups: u32, }
 @group(0) @binding(0) var<uniform> au: Apply;
 @group(0) @binding(8) var<storage, read> stats_in: array<Elem>;
@@ -144,13 +154,18 @@ struct Apply { n: u32, groups: u32, }
 @compute @workgroup_size(256)
 fn normalise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg, 256u);
-  if (i >= au.n) { return; }
+  let step = channel_step(nwg, au.groups);
+  if (i >= step) { return; }
   let cg = i % au.groups;
-  let v = fma(x[i], stats_in[2u * au.groups + cg], stats_in[3u * au.groups + cg]);
-  switch ACT {
-    case 1u: { y[i] = max(v, Elem(0.0)); }
-    case 2u: { y[i] = clamp(v, Elem(0.0), Elem(6.0)); }
-    default: { y[i] = v; }
+  let scale = stats_in[2u * au.groups + cg];
+  let shift = stats_in[3u * au.groups + cg];
+  for (var j = i; j < au.n; j += step) {
+    let v = fma(x[j], scale, shift);
+    switch ACT {
+      case 1u: { y[j] = max(v, Elem(0.0)); }
+      case 2u: { y[j] = clamp(v, Elem(0.0), Elem(6.0)); }
+      default: { y[j] = v; }
+    }
   }
 }
 
@@ -158,16 +173,16 @@ fn normalise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 
 @group(0) @binding(10) var<storage, read> g: array<Elem>;
 
-// The gradient reaching the batchnorm's output: g where the fused activation
-// let the value v = x * scale + shift through (0 < v, and v < 6 for relu6, as
-// activation_body.wgsl's backward), 0 where it clipped. v is recomputed
-// exactly as normalise computed it.
-fn act_g(i: u32, cg: u32, groups: u32) -> Elem {
-  if (ACT == 0u) { return g[i]; }
-  let v = fma(x[i], stats_in[2u * groups + cg], stats_in[3u * groups + cg]);
+// The gradient reaching the batchnorm's output at element j: g where the
+// fused activation let the value v = x * scale + shift through (0 < v, and
+// v < 6 for relu6, as activation_body.wgsl's backward), 0 where it clipped.
+// v is recomputed exactly as normalise computed it.
+fn act_g(j: u32, scale: Elem, shift: Elem) -> Elem {
+  if (ACT == 0u) { return g[j]; }
+  let v = fma(x[j], scale, shift);
   var through = v > Elem(0.0);
   if (ACT == 2u) { through = through & (v < Elem(6.0)); }
-  return select(Elem(0.0), g[i], through);
+  return select(Elem(0.0), g[j], through);
 }
 
 // Per chunk of rows and channel group: sum(g) and sum(g * xhat), written as
@@ -182,11 +197,13 @@ fn grad_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   let r1 = min(r0 + pu.rows_per_chunk, pu.rows);
   let mean = stats_in[cg];
   let invstd = stats_in[pu.groups + cg];
+  let scale = stats_in[2u * pu.groups + cg];
+  let shift = stats_in[3u * pu.groups + cg];
   var sum_g = Elem(0.0);
   var sum_gx = Elem(0.0);
   for (var r = r0; r < r1; r++) {
     let i = r * pu.groups + cg;
-    let gi = act_g(i, cg, pu.groups);
+    let gi = act_g(i, scale, shift);
     sum_g += gi;
     sum_gx = fma(gi, (x[i] - mean) * invstd, sum_gx);
   }
@@ -205,12 +222,20 @@ struct Backward { n: u32, groups: u32, rows: u32, }
 @compute @workgroup_size(256)
 fn backward_batch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg, 256u);
-  if (i >= bu.n) { return; }
+  let step = channel_step(nwg, bu.groups);
+  if (i >= step) { return; }
   let cg = i % bu.groups;
   let inv_rows = 1.0 / f32(bu.rows);
-  let xhat = (x[i] - stats_in[cg]) * stats_in[bu.groups + cg];
-  let centred = act_g(i, cg, bu.groups) - sums[cg] * inv_rows - xhat * (sums[bu.groups + cg] * inv_rows);
-  dx[i] = stats_in[2u * bu.groups + cg] * centred;
+  let mean = stats_in[cg];
+  let invstd = stats_in[bu.groups + cg];
+  let scale = stats_in[2u * bu.groups + cg];
+  let shift = stats_in[3u * bu.groups + cg];
+  let mean_g = sums[cg] * inv_rows;
+  let mean_gx = sums[bu.groups + cg] * inv_rows;
+  for (var j = i; j < bu.n; j += step) {
+    let xhat = (x[j] - mean) * invstd;
+    dx[j] = scale * (act_g(j, scale, shift) - mean_g - xhat * mean_gx);
+  }
 }
 
 struct BackwardRunning { n: u32, groups: u32, }
@@ -220,6 +245,10 @@ struct BackwardRunning { n: u32, groups: u32, }
 @compute @workgroup_size(256)
 fn backward_running(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg, 256u);
-  if (i >= eu.n) { return; }
-  dx[i] = act_g(i, i % eu.groups, eu.groups) * stats_in[2u * eu.groups + i % eu.groups];
+  let step = channel_step(nwg, eu.groups);
+  if (i >= step) { return; }
+  let cg = i % eu.groups;
+  let scale = stats_in[2u * eu.groups + cg];
+  let shift = stats_in[3u * eu.groups + cg];
+  for (var j = i; j < eu.n; j += step) { dx[j] = act_g(j, scale, shift) * scale; }
 }

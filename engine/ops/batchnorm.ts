@@ -30,6 +30,11 @@ const ACTIVATION_CODE: Record<FusedActivation, number> = { none: 0, relu: 1, rel
 // Workgroup sizes of the kernels, as declared in batchnorm_body.wgsl.
 const WG_REDUCE = 64;
 const WG_ELEMENTWISE = 256;
+// Elements per thread of the elementwise kernels (they walk one channel group each).
+const ITEMS = 8;
+
+/** Threads of the channel-walking kernels: at least one per channel group. */
+const walkGrid = (L: ChannelLayout) => grid1d(Math.max(L.groups, Math.ceil(L.elems / ITEMS)), WG_ELEMENTWISE);
 // Parts merged per thread in each level of the statistics' merge tree.
 const MERGE_FAN_IN = 32;
 
@@ -103,7 +108,7 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: T
   dispatch(
     kernel(L.file, 'normalise', { ACT: ACTIVATION_CODE[activation] }),
     { x, stats_in: stats, y, n: L.elems, groups: L.groups },
-    grid1d(L.elems, WG_ELEMENTWISE),
+    walkGrid(L),
   );
 
   const act = ACTIVATION_CODE[activation];
@@ -169,7 +174,7 @@ function batchNormBackward(g: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, st
   let dx: Tensor | null = null;
   if (x.requiresGrad) {
     dx = Tensor.empty(x.shape);
-    const grid = grid1d(L.elems, WG_ELEMENTWISE);
+    const grid = walkGrid(L);
     if (training) {
       dispatch(kernel(L.file, 'backward_batch', { ACT: act }), { x, g, stats_in: stats, sums: sums!, dx, n: L.elems, groups: L.groups, rows: L.rows }, grid);
     } else {
