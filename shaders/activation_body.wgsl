@@ -1,9 +1,11 @@
-// relu, relu6 and prelu: forward and backward, one Elem per thread.
+// relu, relu6 and prelu: forward and backward; relu and relu6 one Elem per
+// thread, prelu walking channels (below).
 //
 // Written once for an element type `Elem`: f32, or vec4<f32> for tensors whose
 // size is a multiple of 4. Compile it through activation_f32.wgsl or
-// activation_vec4.wgsl, which define the alias and `alpha_at`, the prelu slope
-// of each lane of Elem i. Every `n` below counts Elems.
+// activation_vec4.wgsl, which define the alias, `alpha_at`, the prelu slope
+// of each lane of Elem i, and `alpha_period`, the Elems after which the
+// slopes repeat. Every `n` below counts Elems.
 //!include common.wgsl
 
 const WG = 256u;
@@ -50,27 +52,53 @@ struct Prelu { n: u32, alpha_len: u32, }
 // g * min(x, 0) per element: the terms of dL/dalpha, summed over rows by columnSum.
 @group(0) @binding(6) var<storage, read_write> alpha_terms: array<Elem>;
 
+// The prelu kernels walk channels: thread i keeps the Elem position i % P in
+// a row of channels (P = alpha_period: Elems per row, 1 for a shared slope)
+// and steps by the largest multiple of P within the thread count, so its
+// slope is loaded once, with one division per thread instead of per element
+// (the host launches at least P threads).
+fn prelu_step(nwg: vec3<u32>) -> u32 {
+  let period = alpha_period(pu.alpha_len);
+  return (nwg.x * nwg.y * WG) / period * period;
+}
+
 @compute @workgroup_size(WG)
 fn prelu_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg, WG);
-  if (i >= pu.n) { return; }
-  let v = x[i];
-  y[i] = select(v * alpha_at(i, pu.alpha_len), v, v > Elem(0.0));
+  let step = prelu_step(nwg);
+  if (i >= step) { return; }
+  let a = alpha_at(i, pu.alpha_len);
+  for (var j = i; j < pu.n; j += step) {
+    let v = x[j];
+    y[j] = select(v * a, v, v > Elem(0.0));
+  }
 }
 
 @compute @workgroup_size(WG)
 fn prelu_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg, WG);
-  if (i >= pu.n) { return; }
-  dx[i] = select(g[i] * alpha_at(i, pu.alpha_len), g[i], x[i] > Elem(0.0));
+  let step = prelu_step(nwg);
+  if (i >= step) { return; }
+  let a = alpha_at(i, pu.alpha_len);
+  for (var j = i; j < pu.n; j += step) {
+    let gj = g[j];
+    dx[j] = select(gj * a, gj, x[j] > Elem(0.0));
+  }
 }
 
 // Both gradients in one pass over g and x.
 @compute @workgroup_size(WG)
 fn prelu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg, WG);
-  if (i >= pu.n) { return; }
-  let positive = x[i] > Elem(0.0);
-  dx[i] = select(g[i] * alpha_at(i, pu.alpha_len), g[i], positive);
-  alpha_terms[i] = select(g[i] * x[i], Elem(0.0), positive);
+  let step = prelu_step(nwg);
+  if (i >= step) { return; }
+  let a = alpha_at(i, pu.alpha_len);
+  for (var j = i; j < pu.n; j += step) {
+    // Both loads before the stores, which the compiler cannot tell apart from them.
+    let v = x[j];
+    let gj = g[j];
+    let positive = v > Elem(0.0);
+    dx[j] = select(gj * a, gj, positive);
+    alpha_terms[j] = select(gj * v, Elem(0.0), positive);
+  }
 }

@@ -9,4 +9,10 @@ fn alpha_at(i: u32, alpha_len: u32) -> vec4<f32> {
   let c = (4u * i) % alpha_len;
   return vec4<f32>(alpha[c], alpha[c + 1u], alpha[c + 2u], alpha[c + 3u]);
 }
+
+// Elems after which the slopes repeat along the tensor.
+fn alpha_period(alpha_len: u32) -> u32 {
+  return select(alpha_len / 4u, 1u, alpha_len == 1u);
+}
+
 //!include activation_body.wgsl

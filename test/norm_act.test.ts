@@ -54,6 +54,35 @@ describe('batchNorm', () => {
     for (const t of [g, b, rm, rv]) t.dispose();
   });
 
+  // Channel groups (3 vec4s, 10 scalars) that do not divide the thread count,
+  // over enough rows that each thread of the elementwise kernels walks several.
+  it.each([[[2, 33, 17, 12]], [[5, 41, 10]]])('training forward and backward, and evaluation, match the references on %j', async (shape) => {
+    const C = shape[shape.length - 1];
+    const rand = rng(size(shape) + 1);
+    const x = randomArray(size(shape), rand, -1, 1).map((v, i) => 2 * (i % C) - 3 + v * (1 + (i % C)));
+    const gOut = randomArray(size(shape), rand, -1, 1);
+    const gamma = randomArray(C, rand, 0.5, 1.5), beta = randomArray(C, rand);
+    const runMean = randomArray(C, rand), runVar = randomArray(C, rand, 0.5, 2);
+    const xt = Tensor.from(x, shape).requireGrad();
+    const gt = Tensor.from(gamma).requireGrad(), bt = Tensor.from(beta).requireGrad();
+    const rm = Tensor.from(new Float32Array(C)), rv = Tensor.from(new Float32Array(C).fill(1));
+    let y!: Tensor;
+    tidy(() => {
+      y = batchNorm(xt, gt, bt, rm, rv, { training: true });
+      y.backward(Tensor.from(gOut, shape));
+      return y;
+    });
+    const want = ref.batchNormTrainingBackward(x, gOut, C, gamma);
+    expect(maxRelErr(await read(y), ref.batchNormTraining(x, C, gamma, beta).y)).toBeLessThan(1e-4);
+    expect(maxRelErr(await read(xt.grad!), want.dx)).toBeLessThan(1e-3);
+    expect(maxRelErr(await read(gt.grad!), want.dgamma)).toBeLessThan(1e-3);
+    expect(maxRelErr(await read(bt.grad!), want.dbeta)).toBeLessThan(1e-4);
+    const frozenMean = Tensor.from(runMean), frozenVar = Tensor.from(runVar);
+    const yEval = noGrad(() => batchNorm(xt, gt, bt, frozenMean, frozenVar, { training: false }));
+    expect(maxRelErr(await read(yEval), ref.batchNormEval(x, C, gamma, beta, runMean, runVar))).toBeLessThan(1e-5);
+    for (const t of [xt, gt, bt, rm, rv, y, yEval, frozenMean, frozenVar, xt.grad!, gt.grad!, bt.grad!]) t.dispose();
+  });
+
   it('keeps the variance accurate when the mean dwarfs the spread', async () => {
     // mean 1000, std ~0.01: E[x^2] - E[x]^2 in f32 would lose every digit.
     const rows = 4096, C = 4;
@@ -222,6 +251,33 @@ describe('relu, relu6, prelu', () => {
       const wants = [ref.relu(x), ref.relu6(x), ref.prelu(x, alpha), ref.prelu(x, [0.2])];
       for (let k = 0; k < outs.length; k++) expect(maxRelErr(await read(outs[k]), wants[k])).toBeLessThan(1e-6);
       for (const t of [xt, at, a1, ...outs]) t.dispose();
+    }
+  });
+
+  it('prelu forward and both gradients on tensors where each thread walks many rows (vec4 and scalar, per-channel and shared slope)', async () => {
+    const rand = rng(23);
+    // [2, 33, 17, 12]: vec4 Elems, 3 per row of slopes; [5, 40, 10]: scalar, 10 per row.
+    for (const shape of [[2, 33, 17, 12], [5, 40, 10]]) {
+      const C = shape[shape.length - 1];
+      const x = randomArray(size(shape), rand, -2, 2);
+      const g = randomArray(size(shape), rand, -1, 1);
+      for (const alpha of [randomArray(C, rand, 0.05, 0.5), [0.2]]) {
+        const xt = Tensor.from(x, shape).requireGrad();
+        const at = Tensor.from(alpha).requireGrad();
+        let y!: Tensor;
+        tidy(() => {
+          y = prelu(xt, at);
+          y.backward(Tensor.from(g, shape));
+          return y;
+        });
+        const slope = (i: number) => alpha[alpha.length === 1 ? 0 : i % C];
+        expect(maxRelErr(await read(y), ref.prelu(x, alpha))).toBeLessThan(1e-6);
+        expect(maxRelErr(await read(xt.grad!), Array.from(x, (v, i) => (v > 0 ? g[i] : g[i] * slope(i))))).toBeLessThan(1e-6);
+        const dalpha = new Float64Array(alpha.length);
+        x.forEach((v, i) => { if (v <= 0) dalpha[alpha.length === 1 ? 0 : i % C] += g[i] * v; });
+        expect(maxRelErr(await read(at.grad!), dalpha)).toBeLessThan(1e-4);
+        for (const t of [xt, at, y, xt.grad!, at.grad!]) t.dispose();
+      }
     }
   });
 

@@ -8,6 +8,8 @@ import { zeros } from './fill.js';
 
 // As declared in activation_body.wgsl.
 const WG = 256;
+// Elems per thread of the prelu kernels (they walk channels).
+const PRELU_ITEMS = 8;
 const KIND = { relu: 0, relu6: 1 } as const;
 
 /** Elements per thread and the shader compiled for it. */
@@ -58,7 +60,9 @@ export function prelu(x: Tensor, alpha: Tensor): Tensor {
   // A vec4 of elements spans 4 channels of one row only when C % 4 == 0.
   const { lanes, file } = widthFor(x.size, alphaLen === 1 || alphaLen % 4 === 0);
   const n = x.size / lanes;
-  const grid = grid1d(n, WG);
+  // The kernels walk channels (activation_body.wgsl): at least one thread per Elem of a row of slopes.
+  const period = alphaLen === 1 ? 1 : alphaLen / lanes;
+  const grid = grid1d(Math.max(period, Math.ceil(n / PRELU_ITEMS)), WG);
   const y = Tensor.empty(x.shape);
   if (n > 0) dispatch(kernel(file, 'prelu_forward'), { x, alpha, y, n, alpha_len: alphaLen }, grid);
 

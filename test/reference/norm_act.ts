@@ -22,6 +22,31 @@ export function batchNormTraining(x: ArrayLike<number>, C: number, gamma: ArrayL
   return { y: affine(x, C, gamma, beta, mean, variance, eps), mean, variance, unbiasedVariance };
 }
 
+/**
+ * Gradients of training-mode batch normalisation (x as [rows, C], output
+ * gradient g): dx = gamma / std * (g - mean(g) - xhat * mean(g * xhat)),
+ * dgamma = sum(g * xhat), dbeta = sum(g), per channel.
+ */
+export function batchNormTrainingBackward(
+  x: ArrayLike<number>, g: ArrayLike<number>, C: number, gamma: ArrayLike<number>, eps = 1e-5,
+): { dx: Float64Array; dgamma: Float64Array; dbeta: Float64Array } {
+  const rows = x.length / C;
+  const { mean, variance } = batchNormTraining(x, C, gamma, new Float64Array(C), eps);
+  const invstd = variance.map((v) => 1 / Math.sqrt(v + eps));
+  const xhat = Float64Array.from(x, (v, i) => (v - mean[i % C]) * invstd[i % C]);
+  const dgamma = new Float64Array(C);
+  const dbeta = new Float64Array(C);
+  for (let i = 0; i < x.length; i++) {
+    dgamma[i % C] += g[i] * xhat[i];
+    dbeta[i % C] += g[i];
+  }
+  const dx = Float64Array.from(x, (_, i) => {
+    const c = i % C;
+    return gamma[c] * invstd[c] * (g[i] - dbeta[c] / rows - (xhat[i] * dgamma[c]) / rows);
+  });
+  return { dx, dgamma, dbeta };
+}
+
 /** Evaluation-mode batch normalisation with given running statistics. */
 export function batchNormEval(
   x: ArrayLike<number>, C: number, gamma: ArrayLike<number>, beta: ArrayLike<number>,
