@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stage 2 of the default FaceNet model: stage 1 (facenet-mobilenet96.sh, 30
+# An attempt at a stage 2 of the default FaceNet model (it did not raise LFW
+# accuracy; runs/README.md has the figures): stage 1 (facenet-mobilenet96.sh, 30
 # epochs) ends underfit (the classifier names ~17% of its own augmented
 # training images, LFW fold 1 flat at 76-79% over its last ten epochs), so
 # this trains on from stage 1's last weights with a fresh warm-up + cosine
