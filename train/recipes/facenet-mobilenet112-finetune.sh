@@ -13,10 +13,13 @@ STAGE1=runs/facenet-mobilenet96
 OUT=runs/facenet-mobilenet112-finetune
 if [ -f "$OUT/latest.json" ]; then
   start=(--resume)
-else
-  [ -f "$STAGE1/latest.json" ] || { echo "the fine-tune starts from stage 1's last checkpoint: run train/recipes/facenet-mobilenet96.sh first" >&2; exit 1; }
+elif [ -f "$STAGE1/latest.json" ]; then
   ckpt=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).checkpoint)' "$STAGE1/latest.json")
   start=(--init "$STAGE1/$ckpt/model.safetensors")
+else
+  # stage 1's final weights (step 7650), kept in git so that this fine-tune
+  # can be re-run without re-running stage 1's four hours
+  start=(--init "$STAGE1/stage1-final.safetensors")
 fi
 exec npx tsx train/facenet.ts --data "$DATA/lfw_train" --out "$OUT" --epochs 8 --input-size 112 --batch 8 \
   --lr 1e-4 --warmup-steps 100 --seed 3 \
