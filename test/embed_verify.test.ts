@@ -145,7 +145,7 @@ describe('tools/facenet-model.ts', () => {
 });
 
 // The model committed as the default (models/facenet, trained by
-// train/recipes/facenet-mobilenet96.sh): loads with no flag and recognises
+// train/recipes/facenet-mobilenet96.sh then facenet-mobilenet112-finetune.sh): loads with no flag and recognises
 // people it never saw (ORL is not in its training data).
 describe.runIf(existsSync(DEFAULT_FACENET_MODEL))('the bundled default model', () => {
   it('embeds ORL with no --model; nearest enrolled image names 5 unseen photos of each of 10 people far above chance', async () => {
