@@ -134,7 +134,7 @@ function opCase(name: string, bound: 'compute' | 'memory', shapes: number[][], o
       return {
         run: () => {
           out?.dispose();
-          out = noGrad(() => op(...xs));
+          out = tidy(() => noGrad(() => op(...xs)));
         },
         check: async () => compare((await out!.data()) as Float32Array),
         compare,
@@ -189,7 +189,7 @@ function convCase(name: string, x: number[], w: number[], stride: number, pad: n
       return {
         run: () => {
           out?.dispose();
-          out = noGrad(() => (opts.depthwise ? depthwiseConv2d(xi.t, wi.t, bi.t, p) : conv2d(xi.t, wi.t, bi.t, { ...p, activation })));
+          out = tidy(() => noGrad(() => (opts.depthwise ? depthwiseConv2d(xi.t, wi.t, bi.t, p) : conv2d(xi.t, wi.t, bi.t, { ...p, activation }))));
         },
         check: async () => compare((await out!.data()) as Float32Array),
         compare,
@@ -233,7 +233,7 @@ export function benchCases(opts: { quick?: boolean } = {}): BenchCase[] {
         return {
           run: () => {
             out?.dispose();
-            out = noGrad(() => batchNorm(x.t, gamma.t, beta.t, mean.t, variance, { training: false, activation: 'relu', eps: 1e-5 }));
+            out = tidy(() => noGrad(() => batchNorm(x.t, gamma.t, beta.t, mean.t, variance, { training: false, activation: 'relu', eps: 1e-5 })));
           },
           check: async () => compare((await out!.data()) as Float32Array),
           compare,
@@ -382,7 +382,7 @@ function facenetForwardCase(batch: number): BenchCase {
       return {
         run: () => {
           out?.dispose();
-          out = noGrad(() => net.embed(x.t));
+          out = tidy(() => noGrad(() => net.embed(x.t)));
         },
         poolPeakBytes: () => poolStats().peakBytes,
         peerInputs: [{ data: x.data, shape: [batch, 160, 160, 3] }],

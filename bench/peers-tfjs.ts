@@ -15,6 +15,7 @@
 // drained before and after each sample.
 import type { Runtime } from '../engine/runtime.js';
 import { timeGpu } from './harness.js';
+import { gpuWait } from '../engine/gpu-wait.js';
 import type { PeerInput, PeerOp } from './cases.js';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
@@ -59,7 +60,8 @@ export async function createTfjsPeer(rt: Runtime): Promise<Peer> {
   const sync = async () => {
     backend.endComputePassEncoder();
     if (backend.commandEncoder) backend.submitQueue();
-    await rt.device.queue.onSubmittedWorkDone();
+    // Waits as the engine does (engine/gpu-wait.ts), so both sides get the same CPU.
+    await gpuWait(() => rt.device.queue.onSubmittedWorkDone());
   };
 
   return {

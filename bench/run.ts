@@ -1,4 +1,4 @@
-// `npm run bench [-- --json FILE] [--filter TEXT] [--quick] [--peers] [--profile]`
+// `npm run bench [-- --json FILE] [--filter TEXT] [--quick] [--peers] [--profile | --profile-detailed]`
 //
 // Per-kernel profile: for each case, the median time after warm-up with the
 // GPU synchronised, GFLOP/s or GB/s, the share of this adapter's measured
@@ -16,7 +16,7 @@ import type { Peer } from './peers-tfjs.js';
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
-  console.log(`usage: npm run bench -- [--json FILE] [--filter TEXT] [--quick] [--peers] [--profile]
+  console.log(`usage: npm run bench -- [--json FILE] [--filter TEXT] [--quick] [--peers] [--profile | --profile-detailed]
 
 Times every kernel on realistic shapes (MobileNetV1 at 160x160, MTCNN) with
 the GPU synchronised, and checks each output against the CPU reference; then
@@ -30,7 +30,9 @@ identify gallery search at 1k, 100k and 1M synthetic entries.
                   print the ratio tfjs/ours
   --profile       after timing a case, run it once more with a timestamp per
                   dispatch and print the GPU time per kernel (top 12); the
-                  JSON gets a "profile" list per case`);
+                  JSON gets a "profile" list per case
+  --profile-detailed  the same, with a kernel's dispatches apart by grid and
+                  buffer sizes (tells a net's layers apart)`);
   process.exit(0);
 }
 const opt = (name: string) => {
@@ -41,7 +43,8 @@ const jsonPath = opt('--json');
 const filters = opt('--filter')?.split(',').filter(Boolean);
 const quick = args.includes('--quick');
 const withPeers = args.includes('--peers');
-const withProfile = args.includes('--profile');
+const withProfile = args.includes('--profile') || args.includes('--profile-detailed');
+const detailedProfile = args.includes('--profile-detailed');
 
 await init();
 const rt = runtime();
@@ -94,7 +97,7 @@ for (const c of benchCases({ quick })) {
     }
     if (withProfile) {
       // One more run outside the timed ones: a pass per dispatch costs time of its own.
-      const profile = openProfile();
+      const profile = openProfile({ detailed: detailedProfile });
       await setup.run();
       r.profile = await profile.close();
       console.log(formatProfile(r.profile, 12).replace(/^/gm, '    '));

@@ -307,7 +307,11 @@ export function dispatch(k: Kernel, args: KernelArgs, workgroups: number | reado
   if (x > maxWg || y > maxWg || z > maxWg) {
     throw new Error(`${k.id}: dispatch ${x}x${y}x${z} exceeds maxComputeWorkgroupsPerDimension (${maxWg})`);
   }
-  rt.recorder.dispatch(k.pipeline, bg, dynamicOffsets, [x, y, z], k.id);
+  // A detailed profile tells dispatches of one kernel apart by their grid and buffer sizes.
+  const label = rt.recorder.profiler?.detailed
+    ? `${k.id} [${x},${y},${z}] ${k.buffers.map((b) => `${b.name}:${(args[b.name] as BufferLike).byteLength}`).join(' ')}`
+    : k.id;
+  rt.recorder.dispatch(k.pipeline, bg, dynamicOffsets, [x, y, z], label);
 }
 
 /** Forgets cached bind groups (after the pool destroys buffers). */

@@ -10,6 +10,7 @@
 //   ...record and run work...
 //   const rows = await profile.close();   // [{ kernel, dispatches, ms }] by ms
 import { runtime } from './runtime.js';
+import { gpuWait } from './gpu-wait.js';
 
 export interface KernelTime {
   kernel: string;
@@ -33,7 +34,8 @@ export class DispatchProfiler {
   private totals = new Map<string, { dispatches: number; ns: bigint }>();
   private closed = false;
 
-  constructor(private device: GPUDevice) {}
+  /** Whether dispatches are labelled with their grid and buffer sizes as well as their kernel (engine/kernel.ts). */
+  constructor(private device: GPUDevice, readonly detailed = false) {}
 
   /** Most dispatches one submit may hold while profiling (the recorder flushes at this count). */
   readonly dispatchesPerSubmit = MAX_QUERIES / 2;
@@ -59,7 +61,7 @@ export class DispatchProfiler {
     // After the submit: map and add up, then free everything of this batch.
     return () => {
       this.reads.push(
-        readable.mapAsync(GPUMapMode.READ).then(() => {
+        gpuWait(() => readable.mapAsync(GPUMapMode.READ)).then(() => {
           const t = new BigUint64Array(readable.getMappedRange().slice(0));
           b.labels.forEach((label, i) => {
             const row = this.totals.get(label) ?? { dispatches: 0, ns: 0n };
@@ -99,17 +101,20 @@ export interface Profile {
 }
 
 /**
- * Starts timing every dispatch by kernel until close(). Throws when the
- * adapter has no `timestamp-query` feature.
+ * Starts timing every dispatch by kernel until close(). With `detailed`, a
+ * kernel's dispatches are summed apart by workgroup grid and buffer sizes
+ * (`conv2d_subgroup.wgsl:forward{...} [2,864,1] x:3469312 w:48384 ...`),
+ * which tells the layers of a net apart. Throws when the adapter has no
+ * `timestamp-query` feature.
  */
-export function openProfile(): Profile {
+export function openProfile(opts: { detailed?: boolean } = {}): Profile {
   const rt = runtime();
   if (!rt.ctx.features.has('timestamp-query')) {
     throw new Error(`profiling needs the adapter's timestamp-query feature, which ${rt.description} does not offer`);
   }
   if (rt.recorder.profiler) throw new Error('a profile is already open: close it first');
   rt.recorder.flush();
-  const profiler = new DispatchProfiler(rt.device);
+  const profiler = new DispatchProfiler(rt.device, opts.detailed ?? false);
   rt.recorder.profiler = profiler;
   return {
     async close() {

@@ -4,6 +4,7 @@
 import { acquireDevice, adapterDescription, type DeviceOptions, type GpuContext } from './device.js';
 import { BufferPool, type PoolStats } from './pool.js';
 import { Recorder } from './recorder.js';
+import { gpuWait } from './gpu-wait.js';
 
 export interface Runtime {
   ctx: GpuContext;
@@ -74,7 +75,7 @@ export function raisePendingErrors(rt: Runtime): void {
 export async function sync(): Promise<void> {
   const rt = runtime();
   rt.recorder.flush();
-  await rt.device.queue.onSubmittedWorkDone();
+  await gpuWait(() => rt.device.queue.onSubmittedWorkDone());
   // Pipeline validation resolves asynchronously; give its promises a turn.
   await new Promise((r) => setImmediate(r));
   raisePendingErrors(rt);
@@ -97,7 +98,7 @@ export async function shutdown(): Promise<void> {
   current = null;
   try {
     rt.recorder.flush();
-    await rt.device.queue.onSubmittedWorkDone();
+    await gpuWait(() => rt.device.queue.onSubmittedWorkDone());
   } catch {
     /* device already lost */
   }

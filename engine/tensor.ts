@@ -12,6 +12,7 @@
 // every tensor created inside fn except those it returns; a tensor that is
 // garbage-collected undisposed gives its buffer back to the pool as a safety net.
 import { runtime, raisePendingErrors } from './runtime.js';
+import { gpuWait } from './gpu-wait.js';
 import type { BufferLike } from './kernel.js';
 import { backward as runBackward } from './autograd.js';
 
@@ -197,7 +198,7 @@ export async function readBuffer<D extends DType>(buffer: GPUBuffer, count: numb
   rt.recorder.copy(buffer, 0, staging, 0, bytes);
   rt.recorder.flush();
   try {
-    await staging.mapAsync(GPUMapMode.READ);
+    await gpuWait(() => staging.mapAsync(GPUMapMode.READ));
   } catch (e) {
     throw new Error(`readback failed: ${rt.ctx.lostReason ?? (e as Error).message}`);
   }

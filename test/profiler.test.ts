@@ -56,4 +56,20 @@ describe('kernel profiler', () => {
     await openProfile().close();
     [a, x].forEach((t) => t.dispose());
   });
+
+  it('a detailed profile sums dispatches of one kernel apart by grid and buffer sizes', async () => {
+    if (!hasTimestamps()) return;
+    const small = Tensor.from(new Float32Array(64).fill(1), [64]);
+    const large = Tensor.from(new Float32Array(4096).fill(1), [4096]);
+    const profile = openProfile({ detailed: true });
+    const outs = noGrad(() => [add(small, small), add(small, small), add(large, large)]);
+    const rows = await profile.close();
+    expect(rows.length).toBe(2);
+    const bySize = (bytes: number) => rows.find((r) => r.kernel.includes(`:${bytes}`));
+    expect(bySize(256)?.dispatches).toBe(2);
+    expect(bySize(16384)?.dispatches).toBe(1);
+    expect(rows.every((r) => /\[\d+,\d+,\d+\]/.test(r.kernel))).toBe(true);
+    expect(Array.from(await outs[2].data()).slice(0, 2)).toEqual([2, 2]);
+    [small, large, ...outs].forEach((t) => t.dispose());
+  });
 });

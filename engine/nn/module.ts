@@ -155,9 +155,14 @@ export class Module {
     for (const c of this.children.values()) c.dropDerived();
   }
 
-  /** Disposes every parameter and buffer, recursively. */
+  /** Disposes every parameter and buffer, their gradients and whatever was derived from them, recursively. */
   dispose(): void {
-    for (const [, t] of this.walk('both')) t.dispose();
+    this.dropDerived();
+    for (const [, t] of this.walk('both')) {
+      t.grad?.dispose();
+      t.grad = null;
+      t.dispose();
+    }
   }
 
   private *walk(what: 'params' | 'buffers' | 'both', prefix = ''): Generator<[string, Tensor]> {

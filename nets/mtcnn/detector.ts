@@ -7,6 +7,7 @@
 // stages is only a few counts (to size the next stage's tensors) and, at the
 // end, the final rows.
 import { Tensor, noGradAsync, tidyAsync } from '../../engine/tensor.js';
+import { flush } from '../../engine/runtime.js';
 import { softmax } from '../../engine/ops/softmax.js';
 import { concat, slice } from '../../engine/ops/shape.js';
 import { resizeArea, cropAndResize, normalizeImage, packRgba, integralImage, resizeAreaPacked, packedResizeExact, cropAreaPacked, packedCropExact } from '../../engine/ops/image.js';
@@ -180,6 +181,8 @@ export class MtcnnDetector {
       const out = this.pnet.forward(x);
       const prob = softmax(out.cls);
       const pass = thresholdIndices(prob, opts.thresholds[0], { stride: 2, offset: 1 });
+      // Submitted level by level: the GPU starts on this one while the next is recorded.
+      flush();
       return { scale, prob, reg: out.reg, pass };
     });
     const perLevel: Tensor[] = [];
