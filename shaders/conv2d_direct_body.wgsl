@@ -13,6 +13,13 @@
 // uniform read on GPUs. Bias and the activation (none, relu, relu6, or PReLU
 // with a slope per channel) are applied before the store.
 //
+// With POOL = 2 a 2x2 stride-2 max pool of the activated outputs follows in
+// the same pass (MTCNN P-Net's conv1 -> PReLU -> pool): a thread computes its
+// OX outputs in conv rows 2py and 2py + 1 one after the other, folds them
+// into OX / 2 pooled values and stores only those: a quarter of the stores,
+// and no pooling pass reading the conv output back. Windows past the conv
+// output's edge (ceil mode) take the maximum of the outputs they cover.
+//
 // w is the conv weight itself, [kh, kw, cin, out_c] f32; a vec4 of output
 // channels past out_c reads zeros there.
 //
@@ -31,6 +38,7 @@ override OX: u32 = 4u; // outputs along x per thread
 override NV: u32 = 4u; // vec4s of output channels per thread
 override KW: u32 = 3u; // kernel width
 override SX: u32 = 1u; // stride along x
+override POOL: u32 = 1u; // 1: no pooling; 2: a fused 2x2 stride-2 max pool (OX even)
 
 // Register arrays are sized for the largest thread tile the host asks for:
 // OX <= MAX_OX, NV <= 4 and (OX - 1) * SX + KW <= MAX_SPAN. Each channel vec4
@@ -51,6 +59,7 @@ struct Direct {
   x_blocks: u32, // ceil(out_w / OX)
   has_bias: u32,
   alpha_last: u32, // alpha's last index: out_c - 1, or 0 for one shared slope
+  pool_h: u32, pool_w: u32, // the stored image: the pooled size with POOL = 2, else out_h, out_w
 }
 @group(0) @binding(0) var<uniform> du: Direct;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -108,47 +117,50 @@ fn row_taps(acc: ptr<function, array<vec4<f32>, MAX_OX>>, v: array<f32, MAX_SPAN
 }
 
 fn init_acc(acc: ptr<function, array<vec4<f32>, MAX_OX>>, v: u32) {
-  if (du.has_bias != 0u) {
-    let b = bias_vec4(min(v, du.c4 - 1u));
-    for (var o = 0u; o < OX; o++) { (*acc)[o] = b; }
-  }
+  var b = vec4(0.0);
+  if (du.has_bias != 0u) { b = bias_vec4(min(v, du.c4 - 1u)); }
+  for (var o = 0u; o < OX; o++) { (*acc)[o] = b; }
 }
 
-// Activation and store of channel vec4 v of this thread's OX outputs.
-fn store_acc(acc: array<vec4<f32>, MAX_OX>, v: u32, pix0: u32, xb: u32) {
+// The activated values of channel vec4 v of this thread's OX outputs.
+fn activate_acc(acc: ptr<function, array<vec4<f32>, MAX_OX>>, v: u32) {
   var slope = vec4(0.0);
   if (ACT == 3u) { slope = alpha_vec4(min(v, du.c4 - 1u)); }
+  for (var o = 0u; o < OX; o++) { (*acc)[o] = activate((*acc)[o], slope); }
+}
+
+// Stores channel vec4 v of `count` values from pixel pix0 on (a row of the stored image).
+fn store_values(vals: array<vec4<f32>, MAX_OX>, count: u32, v: u32, pix0: u32) {
   for (var o = 0u; o < OX; o++) {
-    if (xb * OX + o < du.out_w) {
+    if (o < count) {
       let at = (pix0 + o) * du.out_c;
-      let r = activate(acc[o], slope);
       for (var j = 0u; j < 4u; j++) {
         let c = 4u * v + j;
-        if (c < du.out_c) { y[at + c] = r[j]; }
+        if (c < du.out_c) { y[at + c] = vals[o][j]; }
       }
     }
   }
 }
 
-fn direct_forward(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, lane: u32) {
-  // Threads over (image, output row, block of OX outputs); workgroups past
-  // 65535 spill from x into z. y is the channel block.
-  let t = (wid.x + wid.z * nwg.x) * WG + lid;
-  let total = du.batch * du.out_h * du.x_blocks;
-  let tc = min(t, total - 1u);
-  let xb = tc % du.x_blocks;
-  let oy = (tc / du.x_blocks) % du.out_h;
-  let n = tc / (du.x_blocks * du.out_h);
-  let v0 = wid.y * NV; // first vec4 of output channels
+// Folds OX activated outputs of one conv row into OX / 2 pooled maxima;
+// outputs past the conv row's end (`count` of them are inside) are skipped.
+fn pool_fold(pooled: ptr<function, array<vec4<f32>, MAX_OX>>, vals: array<vec4<f32>, MAX_OX>, count: u32) {
+  for (var o = 0u; o < OX; o++) {
+    if (o < count) { (*pooled)[o / 2u] = max((*pooled)[o / 2u], vals[o]); }
+  }
+}
 
-  var acc0: array<vec4<f32>, MAX_OX>;
-  var acc1: array<vec4<f32>, MAX_OX>;
-  var acc2: array<vec4<f32>, MAX_OX>;
-  var acc3: array<vec4<f32>, MAX_OX>;
-  init_acc(&acc0, v0);
-  if (NV > 1u) { init_acc(&acc1, v0 + 1u); }
-  if (NV > 2u) { init_acc(&acc2, v0 + 2u); }
-  if (NV > 3u) { init_acc(&acc3, v0 + 3u); }
+// Accumulates conv output row oy of image n, outputs xb * OX .. + OX - 1,
+// channel vec4s v0 .. v0 + NV - 1, into acc0..acc3 (bias first).
+fn conv_row(
+  acc0: ptr<function, array<vec4<f32>, MAX_OX>>, acc1: ptr<function, array<vec4<f32>, MAX_OX>>,
+  acc2: ptr<function, array<vec4<f32>, MAX_OX>>, acc3: ptr<function, array<vec4<f32>, MAX_OX>>,
+  n: u32, oy: u32, xb: u32, v0: u32, lane: u32,
+) {
+  init_acc(acc0, v0);
+  if (NV > 1u) { init_acc(acc1, v0 + 1u); }
+  if (NV > 2u) { init_acc(acc2, v0 + 2u); }
+  if (NV > 3u) { init_acc(acc3, v0 + 3u); }
 
   let span = (OX - 1u) * SX + KW;
   let ix0 = i32(xb * OX * SX) - du.pad_x;
@@ -173,17 +185,78 @@ fn direct_forward(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, lane: u32) {
       }
       let tap_row = (ky * KW * du.in_c + ci) * du.out_c;
       let slots = load_slots(tap_row, v0, lane);
-      row_taps(&acc0, v, slots, tap_row, v0, 0u);
-      if (NV > 1u) { row_taps(&acc1, v, slots, tap_row, v0, 1u); }
-      if (NV > 2u) { row_taps(&acc2, v, slots, tap_row, v0, 2u); }
-      if (NV > 3u) { row_taps(&acc3, v, slots, tap_row, v0, 3u); }
+      row_taps(acc0, v, slots, tap_row, v0, 0u);
+      if (NV > 1u) { row_taps(acc1, v, slots, tap_row, v0, 1u); }
+      if (NV > 2u) { row_taps(acc2, v, slots, tap_row, v0, 2u); }
+      if (NV > 3u) { row_taps(acc3, v, slots, tap_row, v0, 3u); }
     }
   }
+  activate_acc(acc0, v0);
+  if (NV > 1u) { activate_acc(acc1, v0 + 1u); }
+  if (NV > 2u) { activate_acc(acc2, v0 + 2u); }
+  if (NV > 3u) { activate_acc(acc3, v0 + 3u); }
+}
 
-  if (t >= total) { return; }
-  let pix0 = (n * du.out_h + oy) * du.out_w + xb * OX;
-  store_acc(acc0, v0, pix0, xb);
-  if (NV > 1u) { store_acc(acc1, v0 + 1u, pix0, xb); }
-  if (NV > 2u) { store_acc(acc2, v0 + 2u, pix0, xb); }
-  if (NV > 3u) { store_acc(acc3, v0 + 3u, pix0, xb); }
+fn direct_forward(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, lane: u32) {
+  // Threads over (image, stored row, block of OX conv outputs); workgroups
+  // past 65535 spill from x into z. y is the channel block.
+  let t = (wid.x + wid.z * nwg.x) * WG + lid;
+  let total = du.batch * du.pool_h * du.x_blocks;
+  let tc = min(t, total - 1u);
+  let xb = tc % du.x_blocks;
+  let ry = (tc / du.x_blocks) % du.pool_h;
+  let n = tc / (du.x_blocks * du.pool_h);
+  let v0 = wid.y * NV; // first vec4 of output channels
+  // Conv outputs of this thread's block inside the conv row.
+  let inside = min(du.out_w - min(xb * OX, du.out_w), OX);
+
+  var acc0: array<vec4<f32>, MAX_OX>;
+  var acc1: array<vec4<f32>, MAX_OX>;
+  var acc2: array<vec4<f32>, MAX_OX>;
+  var acc3: array<vec4<f32>, MAX_OX>;
+  // Every lane computes (the shuffles need the whole subgroup); lanes past
+  // the end store nothing (count 0).
+  let live = t < total;
+  if (POOL == 1u) {
+    conv_row(&acc0, &acc1, &acc2, &acc3, n, ry, xb, v0, lane);
+    let count = select(0u, inside, live);
+    let pix0 = (n * du.out_h + ry) * du.out_w + xb * OX;
+    store_values(acc0, count, v0, pix0);
+    if (NV > 1u) { store_values(acc1, count, v0 + 1u, pix0); }
+    if (NV > 2u) { store_values(acc2, count, v0 + 2u, pix0); }
+    if (NV > 3u) { store_values(acc3, count, v0 + 3u, pix0); }
+    return;
+  }
+
+  var pool0: array<vec4<f32>, MAX_OX>;
+  var pool1: array<vec4<f32>, MAX_OX>;
+  var pool2: array<vec4<f32>, MAX_OX>;
+  var pool3: array<vec4<f32>, MAX_OX>;
+  for (var o = 0u; o < OX / 2u; o++) {
+    pool0[o] = vec4(-3.4e38);
+    pool1[o] = vec4(-3.4e38);
+    pool2[o] = vec4(-3.4e38);
+    pool3[o] = vec4(-3.4e38);
+  }
+  for (var r = 0u; r < 2u; r++) {
+    // A row past the conv output's end (the last pooled row, odd out_h) is
+    // computed clamped and not folded: the subgroup's lanes must all reach
+    // the shuffles in conv_row.
+    let oy = 2u * ry + r;
+    conv_row(&acc0, &acc1, &acc2, &acc3, n, min(oy, du.out_h - 1u), xb, v0, lane);
+    let count = select(0u, inside, oy < du.out_h);
+    pool_fold(&pool0, acc0, count);
+    if (NV > 1u) { pool_fold(&pool1, acc1, count); }
+    if (NV > 2u) { pool_fold(&pool2, acc2, count); }
+    if (NV > 3u) { pool_fold(&pool3, acc3, count); }
+  }
+  // Pooled outputs of this block that exist: a window per two conv outputs,
+  // the last one partial in ceil mode only (pool_w says which).
+  let first_pooled = xb * (OX / 2u);
+  let pooled = select(0u, min((inside + 1u) / 2u, du.pool_w - min(first_pooled, du.pool_w)), live);
+  let pix0 = (n * du.pool_h + ry) * du.pool_w + first_pooled;
+  store_values(pool0, pooled, v0, pix0);
+  if (NV > 1u) { store_values(pool1, pooled, v0 + 1u, pix0); }
+  if (NV > 2u) { store_values(pool2, pooled, v0 + 2u, pix0); }
+  if (NV > 3u) { store_values(pool3, pooled, v0 + 3u, pix0); }
 }

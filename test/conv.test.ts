@@ -3,6 +3,7 @@ import { Tensor, tidy, noGrad } from '../engine/tensor.js';
 import { runtime } from '../engine/runtime.js';
 import { conv2d, depthwiseConv2d, forceDirectPlain, forceDepthwiseStrip, type ConvVariant, type Conv2dOptions, type DepthwiseStripMode } from '../engine/ops/conv.js';
 import { prelu } from '../engine/ops/activation.js';
+import { maxPool2d } from '../engine/ops/pool.js';
 import { conv2dRef, conv2dBackwardRef, depthwiseConv2dRef, type ConvRefParams } from './reference/conv.js';
 import { rng, randomArray } from './gradcheck/harness.js';
 
@@ -287,6 +288,50 @@ describe('conv2d fused prelu', () => {
     expect(() => noGrad(() => conv2d(x, w, null, { prelu: a3 }))).toThrow(/conv2d: prelu slopes \[3\] must be f32 \[4\] or \[1\]/);
     expect(() => conv2d(x, w, null, { prelu: a })).toThrow(/conv2d: the fused prelu is inference-only/);
     [x, w, a, a3].forEach((t) => t.dispose());
+  });
+});
+
+describe('conv2d fused max pool', () => {
+  // Against conv -> prelu -> maxPool2d run as separate ops (plain conv).
+  const cases: [string, number[], number[], Partial<Conv2dOptions>, 'direct' | 'direct-plain' | 'auto' | 'fast'][] = [
+    ['P-Net 3->10, odd sizes, ceil', [2, 17, 23, 3], [3, 3, 3, 10], {}, 'direct'],
+    ['P-Net 3->10, GPU form', [1, 16, 21, 3], [3, 3, 3, 10], {}, 'direct-plain'],
+    ['4 channel vec4s, 2 blocks (28), padding, width below a thread row', [1, 9, 6, 4], [3, 3, 4, 28], { padding: [1, 1] }, 'direct'],
+    ['2x3 conv output (a last window of one column, ceil)', [1, 4, 5, 3], [3, 3, 3, 8], {}, 'direct'],
+    ['not fusable (fast kernel): conv then pool', [1, 12, 13, 16], [3, 3, 16, 32], {}, 'fast'],
+  ];
+  it.each(cases)('%s', async (_name, xs, ws, extra, mode) => {
+    const x = Tensor.from(random(xs), xs);
+    const w = Tensor.from(random(ws), ws);
+    const b = Tensor.from(random([ws[3]]), [ws[3]]);
+    const slopes = Tensor.from(random([ws[3]]), [ws[3]]);
+    forceDirectPlain(mode === 'direct-plain');
+    try {
+      for (const ceilMode of [true, false]) {
+        const pool = { kernel: 2, stride: 2, ceilMode };
+        const variant = mode === 'direct-plain' ? 'direct' : mode;
+        const fused = noGrad(() => conv2d(x, w, b, { ...extra, prelu: slopes, maxPool: pool, variant }));
+        const ref = tidy(() => noGrad(() => maxPool2d(prelu(conv2d(x, w, b, { ...extra, variant: 'plain' }), slopes), pool)));
+        expect(fused.shape).toEqual(ref.shape);
+        expect(maxScaledError(await fused.data(), await ref.data())).toBeLessThan(TOL);
+        [fused, ref].forEach((t) => t.dispose());
+      }
+    } finally {
+      forceDirectPlain(false);
+    }
+    [x, w, b, slopes].forEach((t) => t.dispose());
+  });
+
+  it('a 3x3 pool runs as conv then maxPool2d; gradients are refused', async () => {
+    const x = Tensor.from(random([1, 11, 11, 3]), [1, 11, 11, 3]);
+    const w = Tensor.from(random([3, 3, 3, 6]), [3, 3, 3, 6]);
+    const pool = { kernel: 3, stride: 2, ceilMode: true };
+    const fused = noGrad(() => conv2d(x, w, null, { activation: 'relu', maxPool: pool }));
+    const ref = tidy(() => noGrad(() => maxPool2d(conv2d(x, w, null, { activation: 'relu', variant: 'plain' }), pool)));
+    expect(maxScaledError(await fused.data(), await ref.data())).toBeLessThan(TOL);
+    const wg = Tensor.from(random([3, 3, 3, 6]), [3, 3, 3, 6]).requireGrad();
+    expect(() => conv2d(x, wg, null, { maxPool: pool })).toThrow(/conv2d: the fused max pool is inference-only/);
+    [x, w, wg, fused, ref].forEach((t) => t.dispose());
   });
 });
 

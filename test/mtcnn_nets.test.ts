@@ -2,7 +2,8 @@
 // (test/data/mtcnn, from the shared PyTorch reference).
 import { describe, it, expect, beforeAll } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { Tensor, noGrad } from '../engine/tensor.js';
+import { Tensor, noGrad, tidy } from '../engine/tensor.js';
+import type { HostTensor } from '../engine/safetensors.js';
 import { permute } from '../engine/ops/shape.js';
 import { softmax } from '../engine/ops/softmax.js';
 import { loadSafetensors } from '../engine/io.js';
@@ -56,6 +57,30 @@ describe('MTCNN nets match facenet-pytorch', () => {
     const reg = await toNchw(out.reg);
     expect(maxDiff(prob, bin('pnet_out_prob.bin'))).toBeLessThan(TOL);
     expect(maxDiff(reg, bin('pnet_out_reg.bin'))).toBeLessThan(TOL);
+  });
+
+  it('P-Net inference (fused pool, joined heads) equals its training-mode forward, and follows changed head weights', async () => {
+    const x = nhwc(bin('pnet_input.bin'), [1, 3, 190, 361]);
+    const infer = async () => {
+      const o = noGrad(() => nets.pnet.forward(x));
+      return { cls: (await o.cls.data()) as Float32Array, reg: (await o.reg.data()) as Float32Array };
+    };
+    const graph = async () => {
+      const o = tidy(() => nets.pnet.forward(x));
+      return { cls: (await o.cls.data()) as Float32Array, reg: (await o.reg.data()) as Float32Array };
+    };
+    const a = await infer();
+    const g = await graph();
+    expect(maxDiff(a.cls, g.cls)).toBeLessThan(1e-5);
+    expect(maxDiff(a.reg, g.reg)).toBeLessThan(1e-5);
+    // New head weights through loadStateDict: the joined copy is remade.
+    const bias = nets.pnet.conv4_2.bias!;
+    const saved = (await bias.data()) as Float32Array;
+    nets.pnet.loadStateDict({ 'conv4_2.bias': { shape: [4], dtype: 'f32', data: saved.map((v) => v + 1) } as HostTensor }, { strict: false });
+    const moved = await infer();
+    expect(maxDiff(moved.reg.map((v) => v - 1), a.reg)).toBeLessThan(1e-5);
+    nets.pnet.loadStateDict({ 'conv4_2.bias': { shape: [4], dtype: 'f32', data: saved } as HostTensor }, { strict: false });
+    expect(maxDiff((await infer()).reg, a.reg)).toBe(0);
   });
 
   it.each([

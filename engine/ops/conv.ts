@@ -10,7 +10,8 @@
 //   shaders/conv2d_direct_*.wgsl  forward for few channels (groups of 1): a
 //                                 thread computes 4-8 outputs x 16 channels;
 //                                 weights broadcast by subgroup shuffles on
-//                                 software adapters, read directly on GPUs.
+//                                 software adapters, read directly on GPUs;
+//                                 optionally a fused 2x2/2 max pool.
 //   shaders/depthwise_*.wgsl      depthwise, vec4 over channels when C % 4 == 0;
 //                                 3x3 at stride 1 or 2 in strips down the image
 //                                 (one channel per thread on software adapters).
@@ -25,7 +26,7 @@ import { columnSum } from './elementwise.js';
 import { gemmInto } from './matmul.js';
 import { clone, zeros } from './fill.js';
 // The same stride/padding pairs as pooling and the same fused activations as batchnorm.
-import type { Pair } from './pool.js';
+import { maxPool2d, pooledLength, type Pair, type MaxPool2dOptions } from './pool.js';
 import type { FusedActivation } from './batchnorm.js';
 
 /**
@@ -51,10 +52,16 @@ export interface Conv2dOptions {
    * shared ([1]); inference only, and instead of `activation`.
    */
   prelu?: Tensor | null;
+  /**
+   * A max pool of the activated output, in the same pass where the direct
+   * kernel takes it (2x2, stride 2, no padding: MTCNN P-Net's first layer),
+   * else as maxPool2d after the conv. Inference only.
+   */
+  maxPool?: MaxPool2dOptions | null;
   variant?: ConvVariant;
 }
 
-export type DepthwiseConv2dOptions = Omit<Conv2dOptions, 'groups' | 'prelu'>;
+export type DepthwiseConv2dOptions = Omit<Conv2dOptions, 'groups' | 'prelu' | 'maxPool'>;
 
 const ACTIVATION_CODE: Record<FusedActivation, number> = { none: 0, relu: 1, relu6: 2 };
 const WG = 64; // workgroup size of conv2d.wgsl and depthwise_body.wgsl
@@ -226,6 +233,19 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
   checkActivation(op, activation, inputs);
   const slopes = opts.prelu ?? null;
   if (slopes) checkPrelu(op, slopes, outC, activation, inputs);
+  const pool = opts.maxPool ?? null;
+  if (pool) {
+    if (isGradEnabled() && [...inputs, ...(slopes ? [slopes] : [])].some((t) => t.requiresGrad)) {
+      throw new Error(`${op}: the fused max pool is inference-only; call maxPool2d() on the output to train through it`);
+    }
+    const direct = directTile(variant, g);
+    if (!(direct && fusablePool(pool, direct))) {
+      const conv = noGrad(() => conv2d(x, w, b, { ...opts, maxPool: null }));
+      const pooled = noGrad(() => maxPool2d(conv, pool));
+      conv.dispose();
+      return pooled;
+    }
+  }
   const direct = directTile(variant, g);
   if (variant === 'direct' && !direct) {
     throw new Error(`${op}: the direct variant takes groups of 1 and kernels at most ${DIRECT_MAX_KW} wide, got groups ${groups}, weight ${shapeStr(w.shape)}`);
@@ -235,11 +255,14 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
     throw new Error(`${op}: the fast variant needs subgroups of 8 or more lanes, which this adapter (${runtime().description}) lacks`);
   }
 
-  const y = Tensor.empty(outputShape(g));
+  const pooledShape: Shape | null = pool
+    ? [g.batch, pooledLength(g.outH, 2, 2, 0, pool.ceilMode ?? false), pooledLength(g.outW, 2, 2, 0, pool.ceilMode ?? false), g.outC]
+    : null;
+  const y = Tensor.empty(pooledShape ?? outputShape(g));
   const act = ACTIVATION_CODE[activation];
   const args = { ...convUniforms(g), x, w, bias: b ?? w, y, has_bias: b ? 1 : 0 };
   if (direct) {
-    directForward(g, direct, x, w, b, slopes, act, y);
+    directForward(g, direct, x, w, b, slopes, act, y, pooledShape);
   } else if (slopes && !fast) {
     // No fused PReLU in the plain kernel: the op after it.
     const pre = noGrad(() => conv2d(x, w, b, { ...opts, prelu: null }));
@@ -359,18 +382,29 @@ function directSubgroups(): boolean {
   return !directPlainForced && runtime().family === 'software' && laneGroups() !== null;
 }
 
-function directForward(g: Geometry, tile: DirectTile, x: Tensor, w: Tensor, b: Tensor | null, slopes: Tensor | null, act: number, y: Tensor): void {
+/** Whether the direct kernel pools in the same pass: 2x2 windows at stride 2, no padding, an even thread tile. */
+function fusablePool(pool: MaxPool2dOptions, tile: DirectTile): boolean {
+  const two = (v: Pair | undefined, dflt: number) => (typeof v === 'number' ? [v, v] : v ? [v[0], v[1]] : [dflt, dflt]);
+  const k = two(pool.kernel, 2);
+  const st = two(pool.stride, k[0]);
+  const pad = two(pool.padding, 0);
+  return k[0] === 2 && k[1] === 2 && st[0] === 2 && st[1] === 2 && pad[0] === 0 && pad[1] === 0 && tile.OX % 2 === 0;
+}
+
+function directForward(g: Geometry, tile: DirectTile, x: Tensor, w: Tensor, b: Tensor | null, slopes: Tensor | null, act: number, y: Tensor, pooled: Shape | null): void {
   if (y.size === 0) return;
   const xBlocks = Math.ceil(g.outW / tile.OX);
-  const threads = g.batch * g.outH * xBlocks;
+  const [poolH, poolW] = pooled ? [pooled[1], pooled[2]] : [g.outH, g.outW];
+  const threads = g.batch * poolH * xBlocks;
   const [gx, gz] = rowGrid(Math.ceil(threads / DIRECT_WG));
+  const POOL = pooled ? 2 : 1;
   dispatch(
-    kernel(directSubgroups() ? 'conv2d_direct_subgroup.wgsl' : 'conv2d_direct_plain.wgsl', 'forward', { ACT: slopes ? 3 : act, OX: tile.OX, NV: tile.NV, KW: g.kW, SX: g.strideX }),
+    kernel(directSubgroups() ? 'conv2d_direct_subgroup.wgsl' : 'conv2d_direct_plain.wgsl', 'forward', { ACT: slopes ? 3 : act, OX: tile.OX, NV: tile.NV, KW: g.kW, SX: g.strideX, POOL }),
     {
       batch: g.batch, in_h: g.inH, in_w: g.inW, in_c: g.inC,
       out_h: g.outH, out_w: g.outW, out_c: g.outC, k_h: g.kH,
       stride_y: g.strideY, pad_y: g.padY, pad_x: g.padX, c4: Math.ceil(g.outC / 4),
-      x_blocks: xBlocks, has_bias: b ? 1 : 0, alpha_last: slopes ? slopes.size - 1 : 0,
+      x_blocks: xBlocks, has_bias: b ? 1 : 0, alpha_last: slopes ? slopes.size - 1 : 0, pool_h: poolH, pool_w: poolW,
       x, w, bias: b ?? w, alpha: slopes ?? w, y,
     },
     [gx, tile.blocks, gz],

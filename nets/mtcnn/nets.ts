@@ -8,13 +8,13 @@
 //
 // Each net returns raw classification logits; the detector applies softmax.
 // Inputs are NHWC images normalised as (x - 127.5) / 128.
-import { Tensor, isGradEnabled } from '../../engine/tensor.js';
+import { Tensor, isGradEnabled, keep } from '../../engine/tensor.js';
 import { conv2d } from '../../engine/ops/conv.js';
 import { Module } from '../../engine/nn/module.js';
 import { Conv2d, Linear, PReLU, BatchNorm } from '../../engine/nn/layers.js';
 import { maxPool2d, type MaxPool2dOptions } from '../../engine/ops/pool.js';
 import { relu } from '../../engine/ops/activation.js';
-import { flatten } from '../../engine/ops/shape.js';
+import { flatten, concat, slice } from '../../engine/ops/shape.js';
 
 export type MtcnnVariant = 'original' | 'bn';
 
@@ -49,19 +49,24 @@ abstract class MtcnnNet extends Module {
     super();
   }
 
-  /** conv{i} -> prelu{i} ('original') or conv{i} -> bn{i} -> ReLU ('bn'). */
-  protected unit(cin: number, cout: number, k: number, i: number): (x: Tensor) => Tensor {
+  /**
+   * conv{i} -> prelu{i} ('original') or conv{i} -> bn{i} -> ReLU ('bn'),
+   * then the max pool `pool` when given.
+   */
+  protected unit(cin: number, cout: number, k: number, i: number, pool?: MaxPool2dOptions): (x: Tensor) => Tensor {
     const conv = this.child(`conv${i}`, new Conv2d(cin, cout, { kernel: k }));
+    const pooled = (h: Tensor) => (pool ? maxPool2d(h, pool) : h);
     if (this.variant === 'original') {
       const act = this.child(`prelu${i}`, new PReLU(cout));
-      // Without gradients the PReLU runs inside the conv kernel (one pass, no intermediate).
+      // Without gradients the PReLU (and a pool the kernel can take) runs
+      // inside the conv kernel: one pass, no intermediate.
       return (x) =>
         isGradEnabled()
-          ? act.forward(conv.forward(x))
-          : conv2d(x, conv.weight, conv.bias, { stride: conv.stride, padding: conv.padding, groups: conv.groups, prelu: act.weight });
+          ? pooled(act.forward(conv.forward(x)))
+          : conv2d(x, conv.weight, conv.bias, { stride: conv.stride, padding: conv.padding, groups: conv.groups, prelu: act.weight, maxPool: pool });
     }
     const bn = this.child(`bn${i}`, new BatchNorm(cout));
-    return (x) => relu(bn.forward(conv.forward(x)));
+    return (x) => pooled(relu(bn.forward(conv.forward(x))));
   }
 
   abstract forward(x: Tensor): StageOutput;
@@ -71,13 +76,13 @@ const pool = (variant: MtcnnVariant, original: MaxPool2dOptions, bn: MaxPool2dOp
 
 /** Fully convolutional 12x12 proposal net: [N, H, W, 3] -> [N, h, w, 2] and [N, h, w, 4]. */
 export class PNet extends MtcnnNet {
-  private readonly u1 = this.unit(3, 10, 3, 1);
+  private readonly pool1 = pool(this.variant, { kernel: 2, stride: 2, ceilMode: true }, { kernel: 3, stride: 2, padding: 1 });
+  private readonly u1 = this.unit(3, 10, 3, 1, this.pool1);
   private readonly u2 = this.unit(10, 16, 3, 2);
   private readonly u3 = this.unit(16, 32, 3, 3);
   readonly conv4_1 = this.child('conv4_1', new Conv2d(32, 2, { kernel: 1 }));
   readonly conv4_2 = this.child('conv4_2', new Conv2d(32, 4, { kernel: 1 }));
   readonly conv4_3: Conv2d | null = null;
-  private readonly pool1 = pool(this.variant, { kernel: 2, stride: 2, ceilMode: true }, { kernel: 3, stride: 2, padding: 1 });
 
   constructor(variant: MtcnnVariant = 'original', opts: MtcnnNetOptions = {}) {
     super(variant);
@@ -85,12 +90,45 @@ export class PNet extends MtcnnNet {
   }
 
   forward(x: Tensor): StageOutput {
-    let h = this.u1(x);
-    h = maxPool2d(h, this.pool1);
-    h = this.u3(this.u2(h));
+    const h = this.u3(this.u2(this.u1(x)));
+    if (!isGradEnabled() && !this.conv4_3) {
+      // Inference: both heads in one 1x1 conv over h (read once, not twice),
+      // its six channels split after.
+      const { weight, bias } = this.joinedHeads();
+      const both = conv2d(h, weight, bias);
+      const [n, oh, ow] = both.shape;
+      const out = { cls: slice(both, [0, 0, 0, 0], [n, oh, ow, 2]), reg: slice(both, [0, 0, 0, 2], [n, oh, ow, 4]) };
+      both.dispose();
+      return out;
+    }
+    // A forward that records a graph comes before any optimiser step: the
+    // joined copy is dropped here so that no step leaves it stale.
+    this.dropHeads();
     const out: StageOutput = { cls: this.conv4_1.forward(h), reg: this.conv4_2.forward(h) };
     if (this.conv4_3) out.landmarks = this.conv4_3.forward(h);
     return out;
+  }
+
+  private heads: { weight: Tensor; bias: Tensor } | null = null;
+
+  /** conv4_1 and conv4_2 as one [1, 1, 32, 6] conv (cls then reg), made once and kept until the weights change. */
+  private joinedHeads(): { weight: Tensor; bias: Tensor } {
+    if (!this.heads) {
+      const [a, b] = [this.conv4_1, this.conv4_2];
+      this.heads = { weight: keep(concat([a.weight, b.weight], 3)), bias: keep(concat([a.bias!, b.bias!], 0)) };
+    }
+    return this.heads;
+  }
+
+  private dropHeads(): void {
+    this.heads?.weight.dispose();
+    this.heads?.bias.dispose();
+    this.heads = null;
+  }
+
+  override dropDerived(): void {
+    this.dropHeads();
+    super.dropDerived();
   }
 }
 
