@@ -20,6 +20,13 @@
 // and no pooling pass reading the conv output back. Windows past the conv
 // output's edge (ceil mode) take the maximum of the outputs they cover.
 //
+// With POOL = 3 a 3x3 stride-2 max pool follows (R-Net's and O-Net's first
+// layers). Windows overlap, so a thread owns a column strip of (OX - 1) / 2
+// pooled outputs, walks down the whole image and computes each conv row of
+// its strip once: the OX = 2 * pooled + 1 columns it covers (one shared with
+// the next strip), keeping the horizontal maxima of the row that the next
+// pooled row shares.
+//
 // w is the conv weight itself, [kh, kw, cin, out_c] f32; a vec4 of output
 // channels past out_c reads zeros there.
 //
@@ -38,7 +45,7 @@ override OX: u32 = 4u; // outputs along x per thread
 override NV: u32 = 4u; // vec4s of output channels per thread
 override KW: u32 = 3u; // kernel width
 override SX: u32 = 1u; // stride along x
-override POOL: u32 = 1u; // 1: no pooling; 2: a fused 2x2 stride-2 max pool (OX even)
+override POOL: u32 = 1u; // 1: no pooling; 2: a fused 2x2 stride-2 max pool (OX even); 3: 3x3 stride 2 (OX odd)
 
 // Register arrays are sized for the largest thread tile the host asks for:
 // OX <= MAX_OX, NV <= 4 and (OX - 1) * SX + KW <= MAX_SPAN. Each channel vec4
@@ -150,12 +157,12 @@ fn pool_fold(pooled: ptr<function, array<vec4<f32>, MAX_OX>>, vals: array<vec4<f
   }
 }
 
-// Accumulates conv output row oy of image n, outputs xb * OX .. + OX - 1,
+// Accumulates conv output row oy of image n, outputs col0 .. col0 + OX - 1,
 // channel vec4s v0 .. v0 + NV - 1, into acc0..acc3 (bias first).
 fn conv_row(
   acc0: ptr<function, array<vec4<f32>, MAX_OX>>, acc1: ptr<function, array<vec4<f32>, MAX_OX>>,
   acc2: ptr<function, array<vec4<f32>, MAX_OX>>, acc3: ptr<function, array<vec4<f32>, MAX_OX>>,
-  n: u32, oy: u32, xb: u32, v0: u32, lane: u32,
+  n: u32, oy: u32, col0: u32, v0: u32, lane: u32,
 ) {
   init_acc(acc0, v0);
   if (NV > 1u) { init_acc(acc1, v0 + 1u); }
@@ -163,7 +170,7 @@ fn conv_row(
   if (NV > 3u) { init_acc(acc3, v0 + 3u); }
 
   let span = (OX - 1u) * SX + KW;
-  let ix0 = i32(xb * OX * SX) - du.pad_x;
+  let ix0 = i32(col0 * SX) - du.pad_x;
   // Input columns this thread reads and whether each lies inside the image.
   var col_ok: array<bool, MAX_SPAN>;
   var col_at: array<u32, MAX_SPAN>;
@@ -200,15 +207,18 @@ fn conv_row(
 fn direct_forward(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, lane: u32) {
   // Threads over (image, stored row, block of OX conv outputs); workgroups
   // past 65535 spill from x into z. y is the channel block.
+  // (POOL = 3: one thread walks every row of its strip.)
+  let rows = select(du.pool_h, 1u, POOL == 3u);
   let t = (wid.x + wid.z * nwg.x) * WG + lid;
-  let total = du.batch * du.pool_h * du.x_blocks;
+  let total = du.batch * rows * du.x_blocks;
   let tc = min(t, total - 1u);
   let xb = tc % du.x_blocks;
-  let ry = (tc / du.x_blocks) % du.pool_h;
-  let n = tc / (du.x_blocks * du.pool_h);
+  let ry = (tc / du.x_blocks) % rows;
+  let n = tc / (du.x_blocks * rows);
   let v0 = wid.y * NV; // first vec4 of output channels
-  // Conv outputs of this thread's block inside the conv row.
-  let inside = min(du.out_w - min(xb * OX, du.out_w), OX);
+  // The block's first conv column, and how many of its conv outputs lie inside the conv row.
+  let col0 = xb * select(OX, OX - 1u, POOL == 3u);
+  let inside = min(du.out_w - min(col0, du.out_w), OX);
 
   var acc0: array<vec4<f32>, MAX_OX>;
   var acc1: array<vec4<f32>, MAX_OX>;
@@ -218,13 +228,18 @@ fn direct_forward(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, lane: u32) {
   // the end store nothing (count 0).
   let live = t < total;
   if (POOL == 1u) {
-    conv_row(&acc0, &acc1, &acc2, &acc3, n, ry, xb, v0, lane);
+    conv_row(&acc0, &acc1, &acc2, &acc3, n, ry, col0, v0, lane);
     let count = select(0u, inside, live);
-    let pix0 = (n * du.out_h + ry) * du.out_w + xb * OX;
+    let pix0 = (n * du.out_h + ry) * du.out_w + col0;
     store_values(acc0, count, v0, pix0);
     if (NV > 1u) { store_values(acc1, count, v0 + 1u, pix0); }
     if (NV > 2u) { store_values(acc2, count, v0 + 2u, pix0); }
     if (NV > 3u) { store_values(acc3, count, v0 + 3u, pix0); }
+    return;
+  }
+
+  if (POOL == 3u) {
+    pool3_strip(&acc0, &acc1, &acc2, &acc3, n, xb, col0, inside, v0, lane, live);
     return;
   }
 
@@ -243,7 +258,7 @@ fn direct_forward(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, lane: u32) {
     // computed clamped and not folded: the subgroup's lanes must all reach
     // the shuffles in conv_row.
     let oy = 2u * ry + r;
-    conv_row(&acc0, &acc1, &acc2, &acc3, n, min(oy, du.out_h - 1u), xb, v0, lane);
+    conv_row(&acc0, &acc1, &acc2, &acc3, n, min(oy, du.out_h - 1u), col0, v0, lane);
     let count = select(0u, inside, oy < du.out_h);
     pool_fold(&pool0, acc0, count);
     if (NV > 1u) { pool_fold(&pool1, acc1, count); }
@@ -259,4 +274,88 @@ fn direct_forward(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, lane: u32) {
   if (NV > 1u) { store_values(pool1, pooled, v0 + 1u, pix0); }
   if (NV > 2u) { store_values(pool2, pooled, v0 + 2u, pix0); }
   if (NV > 3u) { store_values(pool3, pooled, v0 + 3u, pix0); }
+}
+
+// ---- POOL = 3: a 3x3 stride-2 max pool, walking down a column strip -----------------
+
+const LOWEST = -3.4e38;
+
+// Horizontal 3-wide, stride-2 maxima of one activated conv row: out[p] =
+// max(vals[2p], vals[2p + 1], vals[2p + 2]) over the `count` outputs inside
+// the row; LOWEST where a window has none (rows past the end: count 0).
+fn row_maxima(vals: array<vec4<f32>, MAX_OX>, count: u32) -> array<vec4<f32>, MAX_OX> {
+  var out: array<vec4<f32>, MAX_OX>;
+  for (var p = 0u; p < (OX - 1u) / 2u; p++) {
+    var m = vec4(LOWEST);
+    for (var j = 0u; j < 3u; j++) {
+      if (2u * p + j < count) { m = max(m, vals[2u * p + j]); }
+    }
+    out[p] = m;
+  }
+  return out;
+}
+
+fn max3(a: array<vec4<f32>, MAX_OX>, b: array<vec4<f32>, MAX_OX>, c: array<vec4<f32>, MAX_OX>) -> array<vec4<f32>, MAX_OX> {
+  var out: array<vec4<f32>, MAX_OX>;
+  for (var p = 0u; p < (OX - 1u) / 2u; p++) { out[p] = max(a[p], max(b[p], c[p])); }
+  return out;
+}
+
+// The horizontal maxima of acc0..acc3 (those of the NV in use) into m0..m3.
+fn strip_maxima(
+  acc0: ptr<function, array<vec4<f32>, MAX_OX>>, acc1: ptr<function, array<vec4<f32>, MAX_OX>>,
+  acc2: ptr<function, array<vec4<f32>, MAX_OX>>, acc3: ptr<function, array<vec4<f32>, MAX_OX>>,
+  m0: ptr<function, array<vec4<f32>, MAX_OX>>, m1: ptr<function, array<vec4<f32>, MAX_OX>>,
+  m2: ptr<function, array<vec4<f32>, MAX_OX>>, m3: ptr<function, array<vec4<f32>, MAX_OX>>,
+  count: u32,
+) {
+  *m0 = row_maxima(*acc0, count);
+  if (NV > 1u) { *m1 = row_maxima(*acc1, count); }
+  if (NV > 2u) { *m2 = row_maxima(*acc2, count); }
+  if (NV > 3u) { *m3 = row_maxima(*acc3, count); }
+}
+
+fn pool3_strip(
+  acc0: ptr<function, array<vec4<f32>, MAX_OX>>, acc1: ptr<function, array<vec4<f32>, MAX_OX>>,
+  acc2: ptr<function, array<vec4<f32>, MAX_OX>>, acc3: ptr<function, array<vec4<f32>, MAX_OX>>,
+  n: u32, xb: u32, col0: u32, inside: u32, v0: u32, lane: u32, live: bool,
+) {
+  let per = (OX - 1u) / 2u; // pooled outputs per strip
+  let first = xb * per;
+  let stored = select(0u, min(per, du.pool_w - min(first, du.pool_w)), live);
+  // top: horizontal maxima of conv row 2py, shared with the pooled row
+  // before; mid, low: of rows 2py + 1 and 2py + 2.
+  var top0: array<vec4<f32>, MAX_OX>;
+  var top1: array<vec4<f32>, MAX_OX>;
+  var top2: array<vec4<f32>, MAX_OX>;
+  var top3: array<vec4<f32>, MAX_OX>;
+  var mid0: array<vec4<f32>, MAX_OX>;
+  var mid1: array<vec4<f32>, MAX_OX>;
+  var mid2: array<vec4<f32>, MAX_OX>;
+  var mid3: array<vec4<f32>, MAX_OX>;
+  var low0: array<vec4<f32>, MAX_OX>;
+  var low1: array<vec4<f32>, MAX_OX>;
+  var low2: array<vec4<f32>, MAX_OX>;
+  var low3: array<vec4<f32>, MAX_OX>;
+  conv_row(acc0, acc1, acc2, acc3, n, 0u, col0, v0, lane);
+  strip_maxima(acc0, acc1, acc2, acc3, &top0, &top1, &top2, &top3, inside);
+  for (var py = 0u; py < du.pool_h; py++) {
+    // Rows past the conv output's end are computed clamped (every lane must
+    // reach the shuffles in conv_row) and count nothing.
+    let r1 = 2u * py + 1u;
+    conv_row(acc0, acc1, acc2, acc3, n, min(r1, du.out_h - 1u), col0, v0, lane);
+    strip_maxima(acc0, acc1, acc2, acc3, &mid0, &mid1, &mid2, &mid3, select(0u, inside, r1 < du.out_h));
+    let r2 = r1 + 1u;
+    conv_row(acc0, acc1, acc2, acc3, n, min(r2, du.out_h - 1u), col0, v0, lane);
+    strip_maxima(acc0, acc1, acc2, acc3, &low0, &low1, &low2, &low3, select(0u, inside, r2 < du.out_h));
+    let pix0 = (n * du.pool_h + py) * du.pool_w + first;
+    store_values(max3(top0, mid0, low0), stored, v0, pix0);
+    if (NV > 1u) { store_values(max3(top1, mid1, low1), stored, v0 + 1u, pix0); }
+    if (NV > 2u) { store_values(max3(top2, mid2, low2), stored, v0 + 2u, pix0); }
+    if (NV > 3u) { store_values(max3(top3, mid3, low3), stored, v0 + 3u, pix0); }
+    top0 = low0;
+    top1 = low1;
+    top2 = low2;
+    top3 = low3;
+  }
 }

@@ -293,14 +293,18 @@ describe('conv2d fused prelu', () => {
 
 describe('conv2d fused max pool', () => {
   // Against conv -> prelu -> maxPool2d run as separate ops (plain conv).
-  const cases: [string, number[], number[], Partial<Conv2dOptions>, 'direct' | 'direct-plain' | 'auto' | 'fast'][] = [
-    ['P-Net 3->10, odd sizes, ceil', [2, 17, 23, 3], [3, 3, 3, 10], {}, 'direct'],
-    ['P-Net 3->10, GPU form', [1, 16, 21, 3], [3, 3, 3, 10], {}, 'direct-plain'],
-    ['4 channel vec4s, 2 blocks (28), padding, width below a thread row', [1, 9, 6, 4], [3, 3, 4, 28], { padding: [1, 1] }, 'direct'],
-    ['2x3 conv output (a last window of one column, ceil)', [1, 4, 5, 3], [3, 3, 3, 8], {}, 'direct'],
-    ['not fusable (fast kernel): conv then pool', [1, 12, 13, 16], [3, 3, 16, 32], {}, 'fast'],
+  const cases: [string, number[], number[], Partial<Conv2dOptions>, 'direct' | 'direct-plain' | 'auto' | 'fast', number][] = [
+    ['2x2: P-Net 3->10, odd sizes', [2, 17, 23, 3], [3, 3, 3, 10], {}, 'direct', 2],
+    ['2x2: P-Net 3->10, GPU form', [1, 16, 21, 3], [3, 3, 3, 10], {}, 'direct-plain', 2],
+    ['2x2: 4 channel vec4s, 2 blocks (28), padding, width below a thread row', [1, 9, 6, 4], [3, 3, 4, 28], { padding: [1, 1] }, 'direct', 2],
+    ['2x2: 2x3 conv output (a last window of one column, ceil)', [1, 4, 5, 3], [3, 3, 3, 8], {}, 'direct', 2],
+    ['3x3: R-Net 3->28 on 24x24 crops', [3, 24, 24, 3], [3, 3, 3, 28], {}, 'direct', 3],
+    ['3x3: O-Net 3->32 on 48x48 crops, GPU form', [2, 48, 48, 3], [3, 3, 3, 32], {}, 'direct-plain', 3],
+    ['3x3: odd and even sizes, 10 channels, padding', [2, 13, 10, 3], [3, 3, 3, 10], { padding: [1, 0] }, 'direct', 3],
+    ['3x3: 3x4 conv output (one pooled row)', [1, 5, 6, 3], [3, 3, 3, 4], {}, 'direct', 3],
+    ['not fusable (fast kernel): conv then pool', [1, 12, 13, 16], [3, 3, 16, 32], {}, 'fast', 2],
   ];
-  it.each(cases)('%s', async (_name, xs, ws, extra, mode) => {
+  it.each(cases)('%s', async (_name, xs, ws, extra, mode, k) => {
     const x = Tensor.from(random(xs), xs);
     const w = Tensor.from(random(ws), ws);
     const b = Tensor.from(random([ws[3]]), [ws[3]]);
@@ -308,7 +312,7 @@ describe('conv2d fused max pool', () => {
     forceDirectPlain(mode === 'direct-plain');
     try {
       for (const ceilMode of [true, false]) {
-        const pool = { kernel: 2, stride: 2, ceilMode };
+        const pool = { kernel: k, stride: 2, ceilMode };
         const variant = mode === 'direct-plain' ? 'direct' : mode;
         const fused = noGrad(() => conv2d(x, w, b, { ...extra, prelu: slopes, maxPool: pool, variant }));
         const ref = tidy(() => noGrad(() => maxPool2d(prelu(conv2d(x, w, b, { ...extra, variant: 'plain' }), slopes), pool)));
@@ -322,16 +326,18 @@ describe('conv2d fused max pool', () => {
     [x, w, b, slopes].forEach((t) => t.dispose());
   });
 
-  it('a 3x3 pool runs as conv then maxPool2d; gradients are refused', async () => {
+  it('other pools run as conv then maxPool2d; gradients are refused', async () => {
     const x = Tensor.from(random([1, 11, 11, 3]), [1, 11, 11, 3]);
     const w = Tensor.from(random([3, 3, 3, 6]), [3, 3, 3, 6]);
-    const pool = { kernel: 3, stride: 2, ceilMode: true };
-    const fused = noGrad(() => conv2d(x, w, null, { activation: 'relu', maxPool: pool }));
-    const ref = tidy(() => noGrad(() => maxPool2d(conv2d(x, w, null, { activation: 'relu', variant: 'plain' }), pool)));
-    expect(maxScaledError(await fused.data(), await ref.data())).toBeLessThan(TOL);
+    for (const pool of [{ kernel: 3, stride: 1 }, { kernel: 3, stride: 2, padding: 1 }, { kernel: [2, 3] as [number, number], stride: 2 }]) {
+      const fused = noGrad(() => conv2d(x, w, null, { activation: 'relu', maxPool: pool }));
+      const ref = tidy(() => noGrad(() => maxPool2d(conv2d(x, w, null, { activation: 'relu', variant: 'plain' }), pool)));
+      expect(maxScaledError(await fused.data(), await ref.data())).toBeLessThan(TOL);
+      [fused, ref].forEach((t) => t.dispose());
+    }
     const wg = Tensor.from(random([3, 3, 3, 6]), [3, 3, 3, 6]).requireGrad();
-    expect(() => conv2d(x, wg, null, { maxPool: pool })).toThrow(/conv2d: the fused max pool is inference-only/);
-    [x, w, wg, fused, ref].forEach((t) => t.dispose());
+    expect(() => conv2d(x, wg, null, { maxPool: { kernel: 2 } })).toThrow(/conv2d: the fused max pool is inference-only/);
+    [x, w, wg].forEach((t) => t.dispose());
   });
 });
 

@@ -239,7 +239,8 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
       throw new Error(`${op}: the fused max pool is inference-only; call maxPool2d() on the output to train through it`);
     }
     const direct = directTile(variant, g);
-    if (!(direct && fusablePool(pool, direct))) {
+    const kind = fusablePool(pool);
+    if (!(direct && kind && g.strideX === 1 && pooledTile(direct, kind, pooledLength(g.outW, kind, 2, 0, pool.ceilMode ?? false)))) {
       const conv = noGrad(() => conv2d(x, w, b, { ...opts, maxPool: null }));
       const pooled = noGrad(() => maxPool2d(conv, pool));
       conv.dispose();
@@ -255,14 +256,16 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
     throw new Error(`${op}: the fast variant needs subgroups of 8 or more lanes, which this adapter (${runtime().description}) lacks`);
   }
 
-  const pooledShape: Shape | null = pool
-    ? [g.batch, pooledLength(g.outH, 2, 2, 0, pool.ceilMode ?? false), pooledLength(g.outW, 2, 2, 0, pool.ceilMode ?? false), g.outC]
+  const poolKind = pool ? fusablePool(pool) : 0;
+  const pooledShape: Shape | null = poolKind
+    ? [g.batch, pooledLength(g.outH, poolKind, 2, 0, pool!.ceilMode ?? false), pooledLength(g.outW, poolKind, 2, 0, pool!.ceilMode ?? false), g.outC]
     : null;
   const y = Tensor.empty(pooledShape ?? outputShape(g));
   const act = ACTIVATION_CODE[activation];
   const args = { ...convUniforms(g), x, w, bias: b ?? w, y, has_bias: b ? 1 : 0 };
   if (direct) {
-    directForward(g, direct, x, w, b, slopes, act, y, pooledShape);
+    const tile = poolKind && pooledShape ? pooledTile(direct, poolKind, pooledShape[2])! : direct;
+    directForward(g, tile, x, w, b, slopes, act, y, poolKind && pooledShape ? { kind: poolKind, shape: pooledShape } : null);
   } else if (slopes && !fast) {
     // No fused PReLU in the plain kernel: the op after it.
     const pre = noGrad(() => conv2d(x, w, b, { ...opts, prelu: null }));
@@ -382,22 +385,39 @@ function directSubgroups(): boolean {
   return !directPlainForced && runtime().family === 'software' && laneGroups() !== null;
 }
 
-/** Whether the direct kernel pools in the same pass: 2x2 windows at stride 2, no padding, an even thread tile. */
-function fusablePool(pool: MaxPool2dOptions, tile: DirectTile): boolean {
+/**
+ * The pool the direct kernel fuses (its POOL override): square 2x2 or 3x3
+ * windows at stride 2 without padding; 0 for any other.
+ */
+function fusablePool(pool: MaxPool2dOptions): 0 | 2 | 3 {
   const two = (v: Pair | undefined, dflt: number) => (typeof v === 'number' ? [v, v] : v ? [v[0], v[1]] : [dflt, dflt]);
   const k = two(pool.kernel, 2);
   const st = two(pool.stride, k[0]);
   const pad = two(pool.padding, 0);
-  return k[0] === 2 && k[1] === 2 && st[0] === 2 && st[1] === 2 && pad[0] === 0 && pad[1] === 0 && tile.OX % 2 === 0;
+  if (k[0] !== k[1] || st[0] !== 2 || st[1] !== 2 || pad[0] !== 0 || pad[1] !== 0) return 0;
+  return k[0] === 2 || k[0] === 3 ? k[0] : 0;
 }
 
-function directForward(g: Geometry, tile: DirectTile, x: Tensor, w: Tensor, b: Tensor | null, slopes: Tensor | null, act: number, y: Tensor, pooled: Shape | null): void {
+/**
+ * The thread tile for a fused pool: 2x2 takes an even OX (2 conv outputs per
+ * pooled one); 3x3 an odd one, 2 * pooled + 1 conv columns per strip, at most
+ * 3 pooled outputs (OX 7) with MAX_OX 8.
+ */
+function pooledTile(tile: DirectTile, kind: 2 | 3, pooledW: number): DirectTile | null {
+  if (kind === 2) return tile.OX % 2 === 0 ? tile : null;
+  const per = Math.min(Math.floor((DIRECT_MAX_OX - 1) / 2), pooledW);
+  const OX = 2 * per + 1;
+  return (OX - 1) * 1 + 3 <= DIRECT_MAX_SPAN ? { ...tile, OX } : null;
+}
+
+function directForward(g: Geometry, tile: DirectTile, x: Tensor, w: Tensor, b: Tensor | null, slopes: Tensor | null, act: number, y: Tensor, pooled: { kind: 2 | 3; shape: Shape } | null): void {
   if (y.size === 0) return;
-  const xBlocks = Math.ceil(g.outW / tile.OX);
-  const [poolH, poolW] = pooled ? [pooled[1], pooled[2]] : [g.outH, g.outW];
-  const threads = g.batch * poolH * xBlocks;
+  const [poolH, poolW] = pooled ? [pooled.shape[1], pooled.shape[2]] : [g.outH, g.outW];
+  const POOL = pooled?.kind ?? 1;
+  // 3x3 pools: a thread per strip of (OX - 1) / 2 pooled columns, walking down the image.
+  const xBlocks = POOL === 3 ? Math.ceil(poolW / ((tile.OX - 1) / 2)) : Math.ceil(g.outW / tile.OX);
+  const threads = g.batch * (POOL === 3 ? 1 : poolH) * xBlocks;
   const [gx, gz] = rowGrid(Math.ceil(threads / DIRECT_WG));
-  const POOL = pooled ? 2 : 1;
   dispatch(
     kernel(directSubgroups() ? 'conv2d_direct_subgroup.wgsl' : 'conv2d_direct_plain.wgsl', 'forward', { ACT: slopes ? 3 : act, OX: tile.OX, NV: tile.NV, KW: g.kW, SX: g.strideX, POOL }),
     {

@@ -134,7 +134,8 @@ export class PNet extends MtcnnNet {
 
 /** 24x24 refinement net: [N, 24, 24, 3] -> [N, 2] and [N, 4]. */
 export class RNet extends MtcnnNet {
-  private readonly u1 = this.unit(3, 28, 3, 1);
+  private readonly pool1 = pool(this.variant, { kernel: 3, stride: 2, ceilMode: true }, { kernel: 3, stride: 2, padding: 1 });
+  private readonly u1 = this.unit(3, 28, 3, 1, this.pool1);
   private readonly u2 = this.unit(28, 48, 3, 2);
   private readonly u3 = this.unit(48, 64, 2, 3);
   readonly dense4 = this.child('dense4', new Linear(576, 128));
@@ -142,7 +143,6 @@ export class RNet extends MtcnnNet {
   readonly dense5_1 = this.child('dense5_1', new Linear(128, 2));
   readonly dense5_2 = this.child('dense5_2', new Linear(128, 4));
   readonly dense5_3: Linear | null = null;
-  private readonly pool1 = pool(this.variant, { kernel: 3, stride: 2, ceilMode: true }, { kernel: 3, stride: 2, padding: 1 });
   private readonly pool2 = pool(this.variant, { kernel: 3, stride: 2, ceilMode: true }, { kernel: 3, stride: 2 });
 
   constructor(variant: MtcnnVariant = 'original', opts: MtcnnNetOptions = {}) {
@@ -151,8 +151,7 @@ export class RNet extends MtcnnNet {
   }
 
   forward(x: Tensor): StageOutput {
-    let h = maxPool2d(this.u1(x), this.pool1);
-    h = maxPool2d(this.u2(h), this.pool2);
+    let h = maxPool2d(this.u2(this.u1(x)), this.pool2);
     h = flatten(this.u3(h));
     h = this.dense4.forward(h);
     h = this.act4 ? this.act4.forward(h) : relu(h);
@@ -164,7 +163,8 @@ export class RNet extends MtcnnNet {
 
 /** 48x48 output net: [N, 48, 48, 3] -> [N, 2], [N, 4] and [N, 10] landmarks. */
 export class ONet extends MtcnnNet {
-  private readonly u1 = this.unit(3, 32, 3, 1);
+  private readonly pool1 = pool(this.variant, { kernel: 3, stride: 2, ceilMode: true }, { kernel: 3, stride: 2, padding: 1 });
+  private readonly u1 = this.unit(3, 32, 3, 1, this.pool1);
   private readonly u2 = this.unit(32, 64, 3, 2);
   private readonly u3 = this.unit(64, 64, 3, 3);
   private readonly u4 = this.unit(64, 128, 2, 4);
@@ -173,7 +173,6 @@ export class ONet extends MtcnnNet {
   readonly dense6_1 = this.child('dense6_1', new Linear(256, 2));
   readonly dense6_2 = this.child('dense6_2', new Linear(256, 4));
   readonly dense6_3 = this.child('dense6_3', new Linear(256, 10));
-  private readonly pool1 = pool(this.variant, { kernel: 3, stride: 2, ceilMode: true }, { kernel: 3, stride: 2, padding: 1 });
   private readonly pool2 = pool(this.variant, { kernel: 3, stride: 2, ceilMode: true }, { kernel: 3, stride: 2 });
   private readonly pool3 = { kernel: 2, stride: 2, ceilMode: true };
 
@@ -182,8 +181,7 @@ export class ONet extends MtcnnNet {
   }
 
   forward(x: Tensor): StageOutput {
-    let h = maxPool2d(this.u1(x), this.pool1);
-    h = maxPool2d(this.u2(h), this.pool2);
+    let h = maxPool2d(this.u2(this.u1(x)), this.pool2);
     h = maxPool2d(this.u3(h), this.pool3);
     h = flatten(this.u4(h));
     h = this.dense5.forward(h);
