@@ -41,6 +41,7 @@ override LANE_GROUP_MASK: u32 = 0u;
 
 const LOADS = 3u; // rows each lane loads per step
 const ROWS = 8u * LOADS; // rows per lane group
+const SPLIT_LOADS = 2u * LOADS; // rows each lane loads per step in a split tile
 const COLS = 32u; // channels per lane group: a vec4 per lane
 
 fn activate(v: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
@@ -74,6 +75,23 @@ fn accumulate(acc: ptr<function, array<vec4<f32>, ROWS>>, rows: array<vec4<f32>,
   }
 }
 
+// The forward's split tile (SPLIT): a column block of only 16 channels (the
+// last one of 48, say) wastes half a 32-wide tile, so there lanes 0-3 take
+// its 16 columns for rows 0-23 and lanes 4-7 the same columns for rows
+// 24-47. Each lane loads 6 of the 48 rows; lane l's rows h and h + 3 go out
+// in two shuffles and each half keeps its own.
+fn accumulate_split(acc: ptr<function, array<vec4<f32>, ROWS>>, rows: array<vec4<f32>, SPLIT_LOADS>, shuffle_base: u32, lower: bool, c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>) {
+  for (var h = 0u; h < LOADS; h++) {
+    for (var l = 0u; l < 8u; l++) {
+      let upper_rows = subgroupShuffle(rows[h], shuffle_base + l);
+      let lower_rows = subgroupShuffle(rows[h + LOADS], shuffle_base + l);
+      let s = select(upper_rows, lower_rows, lower);
+      let r = 8u * h + l;
+      (*acc)[r] = fma(vec4(s.w), c3, fma(vec4(s.z), c2, fma(vec4(s.y), c1, fma(vec4(s.x), c0, (*acc)[r]))));
+    }
+  }
+}
+
 // ---- forward ----------------------------------------------------------------------
 // y[p, co] = act(bias[co] + sum over ky, kx, c of x[p shifted by (ky, kx), g*cin_g + c] * w[ky, kx, c, co])
 
@@ -84,6 +102,7 @@ struct Forward {
   pad_y: i32, pad_x: i32, cout_g: u32, col_blocks: u32, // column blocks per group
   has_bias: u32, w_c4: u32, // vec4s per row of w: groups * ceil(cout_g / 4)
   alpha_last: u32, // prelu: alpha's last index (out_c - 1, or 0 for one shared slope)
+  first_col_block: u32, // the column block of workgroup x = 0 (a SPLIT dispatch takes the last)
 }
 @group(0) @binding(0) var<uniform> fu: Forward;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -97,6 +116,8 @@ struct Forward {
 // start and end on a multiple of 4), one load per 4 channels.
 @group(0) @binding(6) var<storage, read> x4: array<vec4<f32>>;
 override X_VEC4: bool = false;
+// A 48 x 16 tile in two halves (accumulate_split) instead of 24 x 32.
+override SPLIT: bool = false;
 
 // Channels c..c+3 of x from `at` (channel 0 of the group at a pixel); channels
 // at or past `count`, and everything when `inside` is false (padding), are 0.
@@ -120,19 +141,23 @@ fn forward(
   let lane = lid.x;
   let shuffle_base = sg_lane & LANE_GROUP_MASK;
   let g = wid.x / fu.col_blocks;
-  let col = (wid.x % fu.col_blocks) * COLS + 4u * lane;
+  // SPLIT: lanes 4-7 are the lower half, on the same columns as lanes 0-3.
+  let lower = SPLIT && lane >= 4u;
+  let col = (fu.first_col_block + wid.x % fu.col_blocks) * COLS + 4u * select(lane, lane % 4u, SPLIT);
   let wc4 = g * ((fu.cout_g + 3u) / 4u) + min(col, fu.cout_g - 1u) / 4u;
   let co = g * fu.cout_g + col;
   let valid = lane_channels(col, fu.cout_g);
   let npix = fu.batch * fu.out_h * fu.out_w;
-  let p0 = row_block(wid, nwg, lid) * ROWS;
+  let loads = select(LOADS, SPLIT_LOADS, SPLIT);
+  let tile0 = row_block(wid, nwg, lid) * 8u * loads;
+  let p0 = tile0 + select(0u, ROWS, lower); // this lane's first row of C
 
   // The pixels whose input this lane loads: rows lane + 8h of the tile.
-  var iy0: array<i32, LOADS>;
-  var ix0: array<i32, LOADS>;
-  var image: array<u32, LOADS>;
-  for (var h = 0u; h < LOADS; h++) {
-    let p = min(p0 + lane + 8u * h, npix - 1u);
+  var iy0: array<i32, SPLIT_LOADS>;
+  var ix0: array<i32, SPLIT_LOADS>;
+  var image: array<u32, SPLIT_LOADS>;
+  for (var h = 0u; h < loads; h++) {
+    let p = min(tile0 + lane + 8u * h, npix - 1u);
     let ox = p % fu.out_w;
     let oy = (p / fu.out_w) % fu.out_h;
     let n = p / (fu.out_w * fu.out_h);
@@ -149,9 +174,9 @@ fn forward(
   let last_c = fu.cin_g - 1u;
   for (var ky = 0u; ky < fu.k_h; ky++) {
     for (var kx = 0u; kx < fu.k_w; kx++) {
-      var at: array<u32, LOADS>;
-      var inside: array<bool, LOADS>;
-      for (var h = 0u; h < LOADS; h++) {
+      var at: array<u32, SPLIT_LOADS>;
+      var inside: array<bool, SPLIT_LOADS>;
+      for (var h = 0u; h < loads; h++) {
         let iy = iy0[h] + i32(ky);
         let ix = ix0[h] + i32(kx);
         inside[h] = iy >= 0 && iy < i32(fu.in_h) && ix >= 0 && ix < i32(fu.in_w);
@@ -159,14 +184,20 @@ fn forward(
       }
       let tap = (ky * fu.k_w + kx) * fu.cin_g;
       for (var c = 0u; c < fu.cin_g; c += 4u) {
-        var rows: array<vec4<f32>, LOADS>;
-        for (var h = 0u; h < LOADS; h++) { rows[h] = x_channels(at[h], c, fu.cin_g, inside[h]); }
         // Past the last channel x reads 0, so any finite weight will do: repeat the last.
-        accumulate(&acc, rows, shuffle_base,
-          w[(tap + c) * fu.w_c4 + wc4],
-          w[(tap + min(c + 1u, last_c)) * fu.w_c4 + wc4],
-          w[(tap + min(c + 2u, last_c)) * fu.w_c4 + wc4],
-          w[(tap + min(c + 3u, last_c)) * fu.w_c4 + wc4]);
+        let c0 = w[(tap + c) * fu.w_c4 + wc4];
+        let c1 = w[(tap + min(c + 1u, last_c)) * fu.w_c4 + wc4];
+        let c2 = w[(tap + min(c + 2u, last_c)) * fu.w_c4 + wc4];
+        let c3 = w[(tap + min(c + 3u, last_c)) * fu.w_c4 + wc4];
+        if (SPLIT) {
+          var rows: array<vec4<f32>, SPLIT_LOADS>;
+          for (var h = 0u; h < SPLIT_LOADS; h++) { rows[h] = x_channels(at[h], c, fu.cin_g, inside[h]); }
+          accumulate_split(&acc, rows, shuffle_base, lower, c0, c1, c2, c3);
+        } else {
+          var rows: array<vec4<f32>, LOADS>;
+          for (var h = 0u; h < LOADS; h++) { rows[h] = x_channels(at[h], c, fu.cin_g, inside[h]); }
+          accumulate(&acc, rows, shuffle_base, c0, c1, c2, c3);
+        }
       }
     }
   }

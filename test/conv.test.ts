@@ -175,6 +175,13 @@ describe('conv2d against the CPU reference', () => {
     }
   });
 
+  it.each(variants)('split last column block: 28->48 (R-Net conv2, 16-channel tail), 2 groups of 12->40, rows not a multiple of 48 (%s)', async (variant) => {
+    for (const [x, w, groups] of [[[5, 11, 11, 28], [3, 3, 28, 48], 1], [[1, 9, 7, 24], [3, 3, 12, 80], 2]] as [number[], number[], number][]) {
+      const e = await checkConv({ x, w, p: { stride: [1, 1], padding: [1, 0], groups }, bias: true }, variant, false);
+      expect(e.fwd).toBeLessThan(TOL);
+    }
+  });
+
   it('more than 65535 row blocks: the fast grid spills into z', async () => {
     // 1,060,900 output pixels / 16 per lane group = 66,307 row blocks.
     const e = await checkConv({ x: [1, 1030, 1030, 2], w: [1, 1, 2, 4], p: { stride: [1, 1], padding: [0, 0], groups: 1 }, bias: false }, 'fast', false);

@@ -282,11 +282,22 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
     // vec4s, so x's size is too; otherwise x4 is bound to the packed weight
     // (any vec4 array will do) and never read.
     const xVec4 = g.cinG % 4 === 0 && g.inC % 4 === 0;
-    dispatch(
-      kernel('conv2d_subgroup.wgsl', 'forward', { ...fast, ACT: slopes ? 3 : act, X_VEC4: +xVec4 }),
-      { ...args, x4: xVec4 ? x : packed, w: packed, col_blocks: colBlocks, w_c4: (g.groups * padded) / 4, alpha: slopes ?? packed, alpha_last: slopes ? slopes.size - 1 : 0 },
-      [g.groups * colBlocks, ...rowGrid(rowBlocks)],
-    );
+    // A last column block of at most 16 channels (R-Net's 48) runs as split
+    // 48 x 16 tiles in a dispatch of its own (conv2d_subgroup.wgsl SPLIT):
+    // half the tiles a 32-wide block would take. Measured on lavapipe only,
+    // so software adapters only.
+    const tail = g.coutG % TILE_COLS;
+    const split = tail > 0 && tail <= TILE_COLS / 2 && runtime().family === 'software';
+    const mainBlocks = split ? colBlocks - 1 : colBlocks;
+    const common = { ...args, x4: xVec4 ? x : packed, w: packed, w_c4: (g.groups * padded) / 4, alpha: slopes ?? packed, alpha_last: slopes ? slopes.size - 1 : 0 };
+    const overrides = { ...fast, ACT: slopes ? 3 : act, X_VEC4: +xVec4 };
+    if (mainBlocks > 0) {
+      dispatch(kernel('conv2d_subgroup.wgsl', 'forward', { ...overrides, SPLIT: 0 }), { ...common, col_blocks: mainBlocks, first_col_block: 0 }, [g.groups * mainBlocks, ...rowGrid(rowBlocks)]);
+    }
+    if (split) {
+      const splitRows = Math.ceil((g.batch * g.outH * g.outW) / (2 * TILE_ROWS) / fast.GROUPS);
+      dispatch(kernel('conv2d_subgroup.wgsl', 'forward', { ...overrides, SPLIT: 1 }), { ...common, col_blocks: 1, first_col_block: mainBlocks }, [g.groups, ...rowGrid(splitRows)]);
+    }
     if (packed !== w) packed.dispose();
   } else {
     dispatch(kernel('conv2d.wgsl', 'forward', { ACT: act }), args, grid1d(y.size, WG));
