@@ -309,6 +309,8 @@ describe('conv2d fused max pool', () => {
     ['3x3: O-Net 3->32 on 48x48 crops, GPU form', [2, 48, 48, 3], [3, 3, 3, 32], {}, 'direct-plain', 3],
     ['3x3: odd and even sizes, 10 channels, padding', [2, 13, 10, 3], [3, 3, 3, 10], { padding: [1, 0] }, 'direct', 3],
     ['3x3: 3x4 conv output (one pooled row)', [1, 5, 6, 3], [3, 3, 3, 4], {}, 'direct', 3],
+    ['3x3 after a stride-2 conv', [1, 19, 23, 3], [3, 3, 3, 12], { stride: [2, 2] }, 'direct', 3],
+    ['2x2 after a stride-2 conv', [1, 19, 23, 3], [3, 3, 3, 12], { stride: [2, 2] }, 'direct', 2],
     ['not fusable (fast kernel): conv then pool', [1, 12, 13, 16], [3, 3, 16, 32], {}, 'fast', 2],
   ];
   it.each(cases)('%s', async (_name, xs, ws, extra, mode, k) => {

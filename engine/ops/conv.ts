@@ -11,7 +11,8 @@
 //                                 thread computes 4-8 outputs x 16 channels;
 //                                 weights broadcast by subgroup shuffles on
 //                                 software adapters, read directly on GPUs;
-//                                 optionally a fused 2x2/2 max pool.
+//                                 optionally a fused 2x2 or 3x3 stride-2
+//                                 max pool.
 //   shaders/depthwise_*.wgsl      depthwise, vec4 over channels when C % 4 == 0;
 //                                 3x3 at stride 1 or 2 in strips down the image
 //                                 (one channel per thread on software adapters).
@@ -54,8 +55,8 @@ export interface Conv2dOptions {
   prelu?: Tensor | null;
   /**
    * A max pool of the activated output, in the same pass where the direct
-   * kernel takes it (2x2, stride 2, no padding: MTCNN P-Net's first layer),
-   * else as maxPool2d after the conv. Inference only.
+   * kernel takes it (2x2 or 3x3 windows at stride 2, no padding: the first
+   * layers of MTCNN's nets), else as maxPool2d after the conv. Inference only.
    */
   maxPool?: MaxPool2dOptions | null;
   variant?: ConvVariant;
@@ -234,20 +235,17 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
   const slopes = opts.prelu ?? null;
   if (slopes) checkPrelu(op, slopes, outC, activation, inputs);
   const pool = opts.maxPool ?? null;
-  if (pool) {
-    if (isGradEnabled() && [...inputs, ...(slopes ? [slopes] : [])].some((t) => t.requiresGrad)) {
-      throw new Error(`${op}: the fused max pool is inference-only; call maxPool2d() on the output to train through it`);
-    }
-    const direct = directTile(variant, g);
-    const kind = fusablePool(pool);
-    if (!(direct && kind && g.strideX === 1 && pooledTile(direct, kind, pooledLength(g.outW, kind, 2, 0, pool.ceilMode ?? false)))) {
-      const conv = noGrad(() => conv2d(x, w, b, { ...opts, maxPool: null }));
-      const pooled = noGrad(() => maxPool2d(conv, pool));
-      conv.dispose();
-      return pooled;
-    }
+  if (pool && isGradEnabled() && [...inputs, ...(slopes ? [slopes] : [])].some((t) => t.requiresGrad)) {
+    throw new Error(`${op}: the fused max pool is inference-only; call maxPool2d() on the output to train through it`);
   }
   const direct = directTile(variant, g);
+  const fused = pool && direct ? fusedPool(pool, direct, g) : null;
+  if (pool && !fused) {
+    const conv = noGrad(() => conv2d(x, w, b, { ...opts, maxPool: null }));
+    const pooled = noGrad(() => maxPool2d(conv, pool));
+    conv.dispose();
+    return pooled;
+  }
   if (variant === 'direct' && !direct) {
     throw new Error(`${op}: the direct variant takes groups of 1 and kernels at most ${DIRECT_MAX_KW} wide, got groups ${groups}, weight ${shapeStr(w.shape)}`);
   }
@@ -256,16 +254,11 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
     throw new Error(`${op}: the fast variant needs subgroups of 8 or more lanes, which this adapter (${runtime().description}) lacks`);
   }
 
-  const poolKind = pool ? fusablePool(pool) : 0;
-  const pooledShape: Shape | null = poolKind
-    ? [g.batch, pooledLength(g.outH, poolKind, 2, 0, pool!.ceilMode ?? false), pooledLength(g.outW, poolKind, 2, 0, pool!.ceilMode ?? false), g.outC]
-    : null;
-  const y = Tensor.empty(pooledShape ?? outputShape(g));
+  const y = Tensor.empty(fused?.shape ?? outputShape(g));
   const act = ACTIVATION_CODE[activation];
   const args = { ...convUniforms(g), x, w, bias: b ?? w, y, has_bias: b ? 1 : 0 };
   if (direct) {
-    const tile = poolKind && pooledShape ? pooledTile(direct, poolKind, pooledShape[2])! : direct;
-    directForward(g, tile, x, w, b, slopes, act, y, poolKind && pooledShape ? { kind: poolKind, shape: pooledShape } : null);
+    directForward(g, fused?.tile ?? direct, x, w, b, slopes, act, y, fused);
   } else if (slopes && !fast) {
     // No fused PReLU in the plain kernel: the op after it.
     const pre = noGrad(() => conv2d(x, w, b, { ...opts, prelu: null }));
@@ -396,32 +389,34 @@ function directSubgroups(): boolean {
   return !directPlainForced && runtime().family === 'software' && laneGroups() !== null;
 }
 
+/** A max pool the direct kernel runs in the same pass: its kind (the POOL override), the pooled output's shape and the thread tile. */
+interface FusedPool {
+  kind: 2 | 3;
+  shape: Shape;
+  tile: DirectTile;
+}
+
 /**
- * The pool the direct kernel fuses (its POOL override): square 2x2 or 3x3
- * windows at stride 2 without padding; 0 for any other.
+ * How the direct kernel fuses `pool`, or null where it cannot: it takes
+ * square 2x2 or 3x3 windows at stride 2 without padding. 2x2 needs an even
+ * OX (2 conv outputs per pooled one); 3x3 an odd one, 2 * pooled + 1 conv
+ * columns per strip, at most 3 pooled outputs (OX 7) with MAX_OX 8.
  */
-function fusablePool(pool: MaxPool2dOptions): 0 | 2 | 3 {
+function fusedPool(pool: MaxPool2dOptions, tile: DirectTile, g: Geometry): FusedPool | null {
   const two = (v: Pair | undefined, dflt: number) => (typeof v === 'number' ? [v, v] : v ? [v[0], v[1]] : [dflt, dflt]);
   const k = two(pool.kernel, 2);
   const st = two(pool.stride, k[0]);
   const pad = two(pool.padding, 0);
-  if (k[0] !== k[1] || st[0] !== 2 || st[1] !== 2 || pad[0] !== 0 || pad[1] !== 0) return 0;
-  return k[0] === 2 || k[0] === 3 ? k[0] : 0;
+  if (k[0] !== k[1] || (k[0] !== 2 && k[0] !== 3) || st[0] !== 2 || st[1] !== 2 || pad[0] !== 0 || pad[1] !== 0) return null;
+  const kind = k[0] as 2 | 3;
+  const ceil = pool.ceilMode ?? false;
+  const shape: Shape = [g.batch, pooledLength(g.outH, kind, 2, 0, ceil), pooledLength(g.outW, kind, 2, 0, ceil), g.outC];
+  if (kind === 2) return tile.OX % 2 === 0 ? { kind, shape, tile } : null;
+  const OX = 2 * Math.min(Math.floor((DIRECT_MAX_OX - 1) / 2), shape[2]) + 1;
+  return (OX - 1) * g.strideX + g.kW <= DIRECT_MAX_SPAN ? { kind, shape, tile: { ...tile, OX } } : null;
 }
 
-/**
- * The thread tile for a fused pool: 2x2 takes an even OX (2 conv outputs per
- * pooled one); 3x3 an odd one, 2 * pooled + 1 conv columns per strip, at most
- * 3 pooled outputs (OX 7) with MAX_OX 8.
- */
-function pooledTile(tile: DirectTile, kind: 2 | 3, pooledW: number): DirectTile | null {
-  if (kind === 2) return tile.OX % 2 === 0 ? tile : null;
-  const per = Math.min(Math.floor((DIRECT_MAX_OX - 1) / 2), pooledW);
-  const OX = 2 * per + 1;
-  return (OX - 1) * 1 + 3 <= DIRECT_MAX_SPAN ? { ...tile, OX } : null;
-}
-
-function directForward(g: Geometry, tile: DirectTile, x: Tensor, w: Tensor, b: Tensor | null, slopes: Tensor | null, act: number, y: Tensor, pooled: { kind: 2 | 3; shape: Shape } | null): void {
+function directForward(g: Geometry, tile: DirectTile, x: Tensor, w: Tensor, b: Tensor | null, slopes: Tensor | null, act: number, y: Tensor, pooled: FusedPool | null): void {
   if (y.size === 0) return;
   const [poolH, poolW] = pooled ? [pooled.shape[1], pooled.shape[2]] : [g.outH, g.outW];
   const POOL = pooled?.kind ?? 1;
