@@ -27,7 +27,7 @@ import { columnSum } from './elementwise.js';
 import { gemmInto } from './matmul.js';
 import { clone, zeros } from './fill.js';
 // The same stride/padding pairs as pooling and the same fused activations as batchnorm.
-import { maxPool2d, pooledLength, type Pair, type MaxPool2dOptions } from './pool.js';
+import { maxPool2d, pooledLength, pair as poolPair, type Pair, type MaxPool2dOptions } from './pool.js';
 import type { FusedActivation } from './batchnorm.js';
 
 /**
@@ -403,10 +403,9 @@ interface FusedPool {
  * columns per strip, at most 3 pooled outputs (OX 7) with MAX_OX 8.
  */
 function fusedPool(pool: MaxPool2dOptions, tile: DirectTile, g: Geometry): FusedPool | null {
-  const two = (v: Pair | undefined, dflt: number) => (typeof v === 'number' ? [v, v] : v ? [v[0], v[1]] : [dflt, dflt]);
-  const k = two(pool.kernel, 2);
-  const st = two(pool.stride, k[0]);
-  const pad = two(pool.padding, 0);
+  const k = poolPair(pool.kernel);
+  const st = poolPair(pool.stride ?? pool.kernel);
+  const pad = poolPair(pool.padding ?? 0);
   if (k[0] !== k[1] || (k[0] !== 2 && k[0] !== 3) || st[0] !== 2 || st[1] !== 2 || pad[0] !== 0 || pad[1] !== 0) return null;
   const kind = k[0] as 2 | 3;
   const ceil = pool.ceilMode ?? false;

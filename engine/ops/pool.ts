@@ -39,7 +39,8 @@ export function pooledLength(size: number, kernel: number, stride: number, pad: 
   return out;
 }
 
-function pair(v: Pair): [number, number] {
+/** A Pair as [along y, along x]. */
+export function pair(v: Pair): [number, number] {
   return typeof v === 'number' ? [v, v] : [v[0], v[1]];
 }
 
