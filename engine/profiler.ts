@@ -103,7 +103,7 @@ export interface Profile {
 /**
  * Starts timing every dispatch by kernel until close(). With `detailed`, a
  * kernel's dispatches are summed apart by workgroup grid and buffer sizes
- * (`conv2d_subgroup.wgsl:forward{...} [2,864,1] x:3469312 w:48384 ...`),
+ * (`conv2d_subgroup_vec4.wgsl:forward{...} [2,864,1] x:3469312 w:48384 ...`),
  * which tells the layers of a net apart. Throws when the adapter has no
  * `timestamp-query` feature.
  */

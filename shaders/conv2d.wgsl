@@ -1,5 +1,5 @@
 // Convolution, one output value per thread: the plain variant, for adapters
-// without subgroups (the register-blocked kernels in conv2d_subgroup.wgsl need
+// without subgroups (the register-blocked kernels in conv2d_subgroup_body.wgsl need
 // them). Also the weight packing those fast kernels read.
 //
 // x [N, H, W, Cin], w [kh, kw, Cin/groups, Cout], y [N, Ho, Wo, Cout]; output
@@ -144,7 +144,7 @@ fn grad_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 }
 
 // ---- weight packing for the fast kernels -----------------------------------------------
-// conv2d_subgroup.wgsl reads its column operand as vec4s of channels, so each
+// conv2d_subgroup_body.wgsl reads its column operand as vec4s of channels, so each
 // group's column channels are padded with zeros to a multiple of 4 (`padded`):
 // pad_weight gives the forward's [kh, kw, cin_g, groups * padded], and
 // transpose_weight the input gradient's [kh, kw, cout_g, groups * padded],

@@ -2,9 +2,11 @@
 // forward and backward.
 //
 // Kernels:
-//   shaders/conv2d_subgroup.wgsl  the fast variant: implicit GEMM, a lane group
+//   shaders/conv2d_subgroup_*.wgsl the fast variant: implicit GEMM, a lane group
 //                                 of 8 computes 24 pixels x 32 channels with
-//                                 subgroup shuffles. Needs subgroups.
+//                                 subgroup shuffles. Needs subgroups. Outputs
+//                                 stored as vec4s where channels allow
+//                                 (fastKernelFile).
 //   shaders/conv2d.wgsl           the plain variant, one output per thread, and
 //                                 the weight packing of the fast one.
 //   shaders/conv2d_direct_*.wgsl  forward for few channels (groups of 1): a
@@ -66,7 +68,7 @@ export type DepthwiseConv2dOptions = Omit<Conv2dOptions, 'groups' | 'prelu' | 'm
 
 const ACTIVATION_CODE: Record<FusedActivation, number> = { none: 0, relu: 1, relu6: 2 };
 const WG = 64; // workgroup size of conv2d.wgsl and depthwise_body.wgsl
-// The fast tile (conv2d_subgroup.wgsl): rows and columns per lane group.
+// The fast tile (conv2d_subgroup_body.wgsl): rows and columns per lane group.
 const TILE_ROWS = 24;
 const TILE_COLS = 32;
 // grad_weight's rows (taps) per lane group.
@@ -276,7 +278,7 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
     // (any vec4 array will do) and never read.
     const xVec4 = g.cinG % 4 === 0 && g.inC % 4 === 0;
     // A last column block of at most 16 channels (R-Net's 48) runs as split
-    // 48 x 16 tiles in a dispatch of its own (conv2d_subgroup.wgsl SPLIT):
+    // 48 x 16 tiles in a dispatch of its own (conv2d_subgroup_body.wgsl SPLIT):
     // half the tiles a 32-wide block would take. Measured on lavapipe only,
     // so software adapters only.
     const tail = g.coutG % TILE_COLS;
@@ -285,11 +287,11 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
     const common = { ...args, x4: xVec4 ? x : packed, w: packed, w_c4: (g.groups * padded) / 4, alpha: slopes ?? packed, alpha_last: slopes ? slopes.size - 1 : 0 };
     const overrides = { ...fast, ACT: slopes ? 3 : act, X_VEC4: +xVec4 };
     if (mainBlocks > 0) {
-      dispatch(kernel('conv2d_subgroup.wgsl', 'forward', { ...overrides, SPLIT: 0 }), { ...common, col_blocks: mainBlocks, first_col_block: 0 }, [g.groups * mainBlocks, ...rowGrid(rowBlocks)]);
+      dispatch(kernel(fastKernelFile(g.coutG), 'forward', { ...overrides, SPLIT: 0 }), { ...common, col_blocks: mainBlocks, first_col_block: 0 }, [g.groups * mainBlocks, ...rowGrid(rowBlocks)]);
     }
     if (split) {
       const splitRows = Math.ceil((g.batch * g.outH * g.outW) / (2 * TILE_ROWS) / fast.GROUPS);
-      dispatch(kernel('conv2d_subgroup.wgsl', 'forward', { ...overrides, SPLIT: 1 }), { ...common, col_blocks: 1, first_col_block: mainBlocks }, [g.groups, ...rowGrid(splitRows)]);
+      dispatch(kernel(fastKernelFile(g.coutG), 'forward', { ...overrides, SPLIT: 1 }), { ...common, col_blocks: 1, first_col_block: mainBlocks }, [g.groups, ...rowGrid(splitRows)]);
     }
     if (packed !== w) packed.dispose();
   } else {
@@ -455,7 +457,7 @@ function conv2dGradInput(gy: Tensor, w: Tensor, g: Geometry, variant: ConvVarian
   // One dispatch per stride phase (input pixels with equal iy mod sy, ix mod sx):
   // within a phase every pixel is reached by the same taps.
   const colBlocks = Math.ceil(g.cinG / TILE_COLS);
-  const k = kernel('conv2d_subgroup.wgsl', 'grad_input', { ...fast });
+  const k = kernel(fastKernelFile(g.cinG), 'grad_input', { ...fast });
   for (let py = 0; py < Math.min(g.strideY, g.inH); py++) {
     for (let px = 0; px < Math.min(g.strideX, g.inW); px++) {
       const phaseH = Math.ceil((g.inH - py) / g.strideY);
@@ -473,6 +475,15 @@ function conv2dGradInput(gy: Tensor, w: Tensor, g: Geometry, variant: ConvVarian
 }
 
 const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
+
+/**
+ * The fast kernels' file for an output of `channelsPerGroup` channels per
+ * group: stored as vec4s when they come in whole vec4s (then so do the rows,
+ * groups times as many), else a channel at a time.
+ */
+function fastKernelFile(channelsPerGroup: number): string {
+  return channelsPerGroup % 4 === 0 ? 'conv2d_subgroup_vec4.wgsl' : 'conv2d_subgroup_f32.wgsl';
+}
 
 /** w repacked for the fast kernels (conv2d.wgsl, pad_weight or transpose_weight): column channels padded to `padded` per group. */
 function packWeight(entry: 'pad_weight' | 'transpose_weight', w: Tensor, g: Geometry, padded: number, shape: Shape): Tensor {
@@ -508,7 +519,8 @@ function conv2dGradWeight(gy: Tensor, x: Tensor, g: Geometry, variant: ConvVaria
   const { chunks, linesPerChunk } = lineChunks(lines, g.groups * colBlocks * tapBlocks * fast.GROUPS, 64 * fast.GROUPS);
   const partial = Tensor.empty(chunks === 1 ? shape : [chunks, size]);
   dispatch(
-    kernel('conv2d_subgroup.wgsl', 'grad_weight', { ...fast }),
+    // Either file: grad_weight writes neither y nor dx.
+    kernel('conv2d_subgroup_f32.wgsl', 'grad_weight', { ...fast }),
     { ...convUniforms(g), xin: x, gout: gy, partial, col_blocks: colBlocks, lines_per_chunk: linesPerChunk },
     [g.groups * colBlocks, tapBlocks, chunks],
   );
