@@ -4,22 +4,23 @@
 // lanes is cheap and `subgroupShuffle` is a single vpermd, but every storage
 // load is a loop over the lanes with a bounds check per element, several
 // times the cost of the fma it feeds. So the kernel is built around loads per
-// fma. A subgroup owns a 24 x 32 tile of C, each lane one vec4 of columns.
-// Per 4-step of K a lane loads one 4x4 block of B (its columns) and, for each
-// of the tile's 3 groups of 8 rows, one vec4 of A (its own row of the group);
-// shuffles then hand every lane's A values to the others, so no lane loads
-// rows it does not own: 24 rows x 4 steps x 4 columns = 384 fma per lane for
-// 7 vec4 loads. Measured on lavapipe (1024^3, interleaved A/B): 24 rows ~5-10%
-// faster than 16; 32 rows ~15% slower, 8 rows ~35% slower, and unrolling K by
-// 8 ~45% slower (longer loop bodies spill and miss the instruction cache);
-// subgroupBroadcast from constant lanes instead of shuffles, no faster.
+// fma. A subgroup owns a tile of 8 x ROW_GROUPS rows and 32 columns of C, each
+// lane one vec4 of columns. Per 4-step of K a lane loads one 4x4 block of B
+// (its columns) and, for each of the tile's groups of 8 rows, one vec4 of A
+// (its own row of the group); shuffles then hand every lane's A values to the
+// others, so no lane loads rows it does not own: with 64 rows, 64 x 4 steps x
+// 4 columns = 1024 fma per lane for 12 vec4 loads. Measured on lavapipe
+// (1024^3, interleaved A/B): 64 rows ~11% faster than 24 and 24 5-10% faster
+// than 16 (96 rows slower again, 128 ~40% slower: the accumulators spill);
+// 8 rows ~35% slower, and unrolling K by 8 ~45% slower (longer loop bodies
+// spill and miss the instruction cache); subgroupBroadcast from constant
+// lanes instead of shuffles, no faster.
 enable subgroups;
 //!include matmul_vec4.wgsl
 
-// A third group of 8 rows (24 rows, else 16): the host drops it where M
-// would leave much of the last row block empty (M = 32, 64, 128, ...).
-override TALL: bool = true;
-const ROWS = 24u; // rows of a tall tile
+// Groups of 8 rows per tile, 1 to 8: the host picks (engine/ops/matmul.ts,
+// rowGroups) by how much of the last row block M would leave empty.
+override ROW_GROUPS: u32 = 3u;
 
 // acc[r] += op(A)[row r of the group, k .. k+3] x bk, for the 8 rows of one
 // group. `held` is this lane's share of the group's A values, laid out as
@@ -70,35 +71,49 @@ fn load_a_group(a0: u32, first: u32, k: u32, lane: u32) -> vec4<f32> {
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let batch = u.batch_base + wg.z;
-  let row0 = (u.row_block_base + wg.y) * select(16u, ROWS, TALL);
+  let row0 = (u.row_block_base + wg.y) * 8u * ROW_GROUPS;
   let col = (wg.x * 8u + lane) * 4u;
   let a0 = batch * u.a_batch_stride;
   let b0 = batch * u.b_batch_stride;
 
   // One accumulator array per group of 8 rows keeps every loop short enough
   // for the shader compiler to unroll (an array indexed by a loop counter it
-  // did not unroll would live in memory: ~10x slower).
+  // did not unroll would live in memory: ~10x slower). Groups past
+  // ROW_GROUPS are compiled out.
   var acc0: array<vec4<f32>, 8>;
   var acc1: array<vec4<f32>, 8>;
   var acc2: array<vec4<f32>, 8>;
+  var acc3: array<vec4<f32>, 8>;
+  var acc4: array<vec4<f32>, 8>;
+  var acc5: array<vec4<f32>, 8>;
+  var acc6: array<vec4<f32>, 8>;
+  var acc7: array<vec4<f32>, 8>;
   for (var k = 0u; k < u.k; k += 4u) {
     // Every load of the step before any fma: on lavapipe each load is a loop
     // over the lanes with branches, which the compiler does not move past the
     // arithmetic, so loads interleaved with the groups' fmas ran ~10% slower
     // (1024^3, interleaved A/B).
     let bk = load_b_block(b0, k, col);
-    let held0 = load_a_group(a0, row0, k, lane);
-    let held1 = load_a_group(a0, row0 + 8u, k, lane);
-    var held2 = vec4(0.0);
-    if (TALL) { held2 = load_a_group(a0, row0 + 16u, k, lane); }
-    accumulate_group(&acc0, held0, bk);
-    accumulate_group(&acc1, held1, bk);
-    if (TALL) { accumulate_group(&acc2, held2, bk); }
+    var held: array<vec4<f32>, 8>;
+    for (var g = 0u; g < ROW_GROUPS; g++) { held[g] = load_a_group(a0, row0 + 8u * g, k, lane); }
+    accumulate_group(&acc0, held[0], bk);
+    if (ROW_GROUPS > 1u) { accumulate_group(&acc1, held[1], bk); }
+    if (ROW_GROUPS > 2u) { accumulate_group(&acc2, held[2], bk); }
+    if (ROW_GROUPS > 3u) { accumulate_group(&acc3, held[3], bk); }
+    if (ROW_GROUPS > 4u) { accumulate_group(&acc4, held[4], bk); }
+    if (ROW_GROUPS > 5u) { accumulate_group(&acc5, held[5], bk); }
+    if (ROW_GROUPS > 6u) { accumulate_group(&acc6, held[6], bk); }
+    if (ROW_GROUPS > 7u) { accumulate_group(&acc7, held[7], bk); }
   }
 
   store_group(batch, row0, col, acc0);
-  store_group(batch, row0 + 8u, col, acc1);
-  if (TALL) { store_group(batch, row0 + 16u, col, acc2); }
+  if (ROW_GROUPS > 1u) { store_group(batch, row0 + 8u, col, acc1); }
+  if (ROW_GROUPS > 2u) { store_group(batch, row0 + 16u, col, acc2); }
+  if (ROW_GROUPS > 3u) { store_group(batch, row0 + 24u, col, acc3); }
+  if (ROW_GROUPS > 4u) { store_group(batch, row0 + 32u, col, acc4); }
+  if (ROW_GROUPS > 5u) { store_group(batch, row0 + 40u, col, acc5); }
+  if (ROW_GROUPS > 6u) { store_group(batch, row0 + 48u, col, acc6); }
+  if (ROW_GROUPS > 7u) { store_group(batch, row0 + 56u, col, acc7); }
 }
 
 fn store_group(batch: u32, first: u32, col: u32, acc: array<vec4<f32>, 8>) {

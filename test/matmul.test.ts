@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { Tensor, tidy } from '../engine/tensor.js';
 import { runtime } from '../engine/runtime.js';
-import { matmul, linear, matmulVariants, defaultMatmulVariant, type MatmulVariant } from '../engine/ops/matmul.js';
+import { matmul, linear, matmulVariants, defaultMatmulVariant, rowGroups, type MatmulVariant } from '../engine/ops/matmul.js';
 import { matmulRef, linearRef } from './reference/matmul.js';
 import { rng, randomArray } from './gradcheck/harness.js';
 
@@ -40,12 +40,16 @@ async function checkAgainstCpu(variant: MatmulVariant, c: Case): Promise<void> {
 }
 
 // [M, N, K]: odd everything; aligned but not whole tiles (edge clamping on
-// the fast path); aligned M, N with odd K (the K tail); a large aligned one.
+// the fast path); aligned M, N with odd K (the K tail); a large aligned one;
+// odd sizes tall enough for the subgroup kernel's 64-row tiles (7 full row
+// blocks and 2 rows). Between them the subgroup kernel runs tiles of 16
+// (32 rows), 24 (67, 36) and 64 rows (256, 450).
 const SIZES: [number, number, number][] = [
   [67, 130, 45],
   [36, 20, 44],
   [32, 8, 5],
   [256, 256, 256],
+  [450, 37, 13],
 ];
 const FLAGS = [
   [false, false],
@@ -133,6 +137,11 @@ describe('matmul kernels against the CPU reference', () => {
       });
     });
   }
+
+  it('the subgroup kernel picks its tile height by the rows it would waste', () => {
+    // The SIZES above rely on these to run every tile height.
+    expect([32, 67, 36, 256, 450, 1024, 8, 25088].map(rowGroups)).toEqual([2, 3, 3, 8, 8, 8, 2, 8]);
+  });
 
   it('splits grids over 65535 row blocks into several dispatches', async () => {
     // 'plain' covers 8 rows per workgroup: 530000 rows need 66250 row blocks.

@@ -40,8 +40,8 @@ interface Gemm {
   bShared: boolean;
 }
 
-// Rows x columns of C each workgroup covers (subgroup: 24 or 16 rows, see
-// gemm); `vec4` kernels load along each
+// Rows x columns of C each workgroup covers (subgroup: 16, 24 or 64 rows,
+// see rowGroups); `vec4` kernels load along each
 // operand's contiguous axis four at a time and take the ALIGNED override.
 const KERNELS: Record<MatmulVariant, { file: string; rows: number; cols: number; vec4: boolean }> = {
   plain: { file: 'matmul_plain.wgsl', rows: 8, cols: 8, vec4: false },
@@ -76,6 +76,24 @@ function chooseVariant(op: string, forced?: MatmulVariant): MatmulVariant {
   return forced;
 }
 
+// The subgroup kernel's tile heights (groups of 8 rows) and their time per
+// row relative to 24 rows, from interleaved runs on lavapipe: 1024^3 took
+// 46.9-47.7 ms with 24 rows, 43.6-46.1 with 32, 41.8-42.3 with 64, 47.5-49.7
+// with 96 and ~67 with 128; 25088x128x128 20.6-22.0 (16), 19.6-21.6 (24),
+// 18.3-20.3 (64); 16 rows ran 5-10% slower than 24 before.
+const ROW_GROUP_COST: [groups: number, perRow: number][] = [[2, 1.1], [3, 1], [8, 0.88]];
+
+/** The subgroup kernel's tile height for M rows, in groups of 8: least (padded rows x cost per row). */
+export function rowGroups(m: number): number {
+  let best = ROW_GROUP_COST[0];
+  let bestCost = Infinity;
+  for (const c of ROW_GROUP_COST) {
+    const cost = Math.ceil(m / (8 * c[0])) * 8 * c[0] * c[1];
+    if (cost < bestCost) [best, bestCost] = [c, cost];
+  }
+  return best[0];
+}
+
 /** Records out = op(a) op(b) (+ bias[n] on every row). Nothing is checked here: callers validate shapes. */
 function gemm(a: BufferLike, b: BufferLike, bias: BufferLike | null, out: Tensor, p: Gemm, variant: MatmulVariant): void {
   if (p.batch * p.m * p.n === 0) return;
@@ -91,11 +109,8 @@ function gemm(a: BufferLike, b: BufferLike, bias: BufferLike | null, out: Tensor
   }
   let rows = spec.rows;
   if (variant === 'subgroup') {
-    // The tall tile (24 rows) is faster per row than 16, unless M leaves much
-    // of its last block empty (M a power of two below 1024, say).
-    const tall = Math.ceil(p.m / 24) * 24 <= Math.ceil(p.m / 16) * 16 * 1.05;
-    overrides.TALL = +tall;
-    rows = tall ? 24 : 16;
+    overrides.ROW_GROUPS = rowGroups(p.m);
+    rows = 8 * overrides.ROW_GROUPS;
   }
   const kern = kernel(spec.file, 'main', overrides);
   const args = {
