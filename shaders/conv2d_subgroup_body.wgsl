@@ -2,16 +2,17 @@
 // channel counts on adapters with subgroups (engine/ops/conv.ts decides).
 //
 // All three kernels share one tile shape. A lane group of 8 invocations
-// computes 24 rows (grad_weight: 16) x 32 columns: each lane owns one vec4
-// column (4 channels) and 24 (16) vec4 accumulators. The row operand is loaded
-// once per lane group, spread over its lanes (each lane loads 4 values of 3
-// rows), and handed to every lane with subgroupShuffle; each lane loads only
+// computes 8 * ROW_GROUPS rows (forward: 24 or 64; grad_input: 24;
+// grad_weight: 16) x 32 columns: each lane owns one vec4 column (4 channels)
+// and a vec4 accumulator per row. The row operand is loaded once per lane
+// group, spread over its lanes (each lane loads 4 values of one row per group
+// of 8), and handed to every lane with subgroupShuffle; each lane loads only
 // its own column operand. On the software adapter a load whose address
 // differs between lanes costs a bounds check and a scalar load per lane and
 // component, while a shuffle from a uniform lane is a register broadcast, so
 // loads per FMA fall as rows grow. Measured on lavapipe (forward): 24 rows ran
-// ~10-20% faster than 16, 32 rows ~3x slower (the accumulators no longer fit
-// what the compiler keeps out of memory). x is read as vec4s where channels
+// ~10-20% faster than 16 and 64 rows (in accumulator arrays of 8, see
+// accumulate_group) 4-10% faster than 24. x is read as vec4s where channels
 // allow (X_VEC4): one load per 4 channels instead of four.
 // Workgroup-memory tiling, the usual GPU answer, is slow there (barriers are).
 //
@@ -48,7 +49,6 @@ override LANE_GROUP_MASK: u32 = 0u;
 
 const LOADS = 3u; // rows each lane loads per step
 const ROWS = 8u * LOADS; // rows per lane group
-const SPLIT_LOADS = 2u * LOADS; // rows each lane loads per step in a split tile
 const COLS = 32u; // channels per lane group: a vec4 per lane
 
 fn activate(v: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
@@ -82,20 +82,32 @@ fn accumulate(acc: ptr<function, array<vec4<f32>, ROWS>>, rows: array<vec4<f32>,
   }
 }
 
-// The forward's split tile (SPLIT): a column block of only 16 channels (the
-// last one of 48, say) wastes half a 32-wide tile, so there lanes 0-3 take
-// its 16 columns for rows 0-23 and lanes 4-7 the same columns for rows
-// 24-47. Each lane loads 6 of the 48 rows; lane l's rows h and h + 3 go out
-// in two shuffles and each half keeps its own.
-fn accumulate_split(acc: ptr<function, array<vec4<f32>, ROWS>>, rows: array<vec4<f32>, SPLIT_LOADS>, shuffle_base: u32, lower: bool, c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>) {
-  for (var h = 0u; h < LOADS; h++) {
-    for (var l = 0u; l < 8u; l++) {
-      let upper_rows = subgroupShuffle(rows[h], shuffle_base + l);
-      let lower_rows = subgroupShuffle(rows[h + LOADS], shuffle_base + l);
-      let s = select(upper_rows, lower_rows, lower);
-      let r = 8u * h + l;
-      (*acc)[r] = fma(vec4(s.w), c3, fma(vec4(s.z), c2, fma(vec4(s.y), c1, fma(vec4(s.x), c0, (*acc)[r]))));
-    }
+// The forward's tile is ROW_GROUPS groups of 8 rows, each group with an
+// accumulator array of its own: one array of more than 24 rows was not kept
+// in registers by the shader compiler (32 rows ran ~3x slower), separate
+// arrays of 8 are, and taller tiles load less per fma (conv 3x3 64->128
+// interleaved on lavapipe: 24 rows 78-81 ms, 64 rows 74-75).
+//
+// acc[l] += s.x * c0 + s.y * c1 + s.z * c2 + s.w * c3, s = lane l's rows[g]:
+// row 8g + l of the tile times a 4-deep slice of this lane's column. In the
+// split tile (SPLIT) a column block of only 16 channels (the last one of 48,
+// say), which would waste half a 32-wide tile, is shared: lanes 0-3 take its
+// 16 columns for the upper ROW_GROUPS groups of rows and lanes 4-7 the same
+// columns for the lower ones. Each lane then loads 2 * ROW_GROUPS rows; lane
+// l's rows g and g + ROW_GROUPS go out in two shuffles and each half keeps
+// its own.
+fn accumulate_group(acc: ptr<function, array<vec4<f32>, 8>>, rows: array<vec4<f32>, MAX_ROW_LOADS>, g: u32, shuffle_base: u32, lower: bool, c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>) {
+  for (var l = 0u; l < 8u; l++) {
+    var s = subgroupShuffle(rows[g], shuffle_base + l);
+    if (SPLIT) { s = select(s, subgroupShuffle(rows[g + ROW_GROUPS], shuffle_base + l), lower); }
+    (*acc)[l] = fma(vec4(s.w), c3, fma(vec4(s.z), c2, fma(vec4(s.y), c1, fma(vec4(s.x), c0, (*acc)[l]))));
+  }
+}
+
+// Stores accumulator group `acc` (tile rows first .. first + 7), activated.
+fn store_group(acc: array<vec4<f32>, 8>, first: u32, npix: u32, co: u32, valid: u32, slopes: vec4<f32>) {
+  for (var r = 0u; r < 8u; r++) {
+    if (first + r < npix) { store_y((first + r) * fu.out_c + co, activate(acc[r], slopes), valid); }
   }
 }
 
@@ -123,7 +135,12 @@ struct Forward {
 // start and end on a multiple of 4), one load per 4 channels.
 @group(0) @binding(6) var<storage, read> x4: array<vec4<f32>>;
 override X_VEC4: bool = false;
-// A 48 x 16 tile in two halves (accumulate_split) instead of 24 x 32.
+// Groups of 8 rows in a tile (per half with SPLIT): 1..8, and at most 4 with
+// SPLIT (a lane loads 2 * ROW_GROUPS rows then). engine/ops/conv.ts picks.
+override ROW_GROUPS: u32 = 3u;
+const MAX_ROW_LOADS = 8u;
+// A tile of 16 columns in two halves of 8 * ROW_GROUPS rows (see
+// accumulate_group) instead of 32 columns.
 override SPLIT: bool = false;
 
 // Channels c..c+3 of x from `at` (channel 0 of the group at a pixel); channels
@@ -155,14 +172,15 @@ fn forward(
   let co = g * fu.cout_g + col;
   let valid = lane_channels(col, fu.cout_g);
   let npix = fu.batch * fu.out_h * fu.out_w;
-  let loads = select(LOADS, SPLIT_LOADS, SPLIT);
+  let half_rows = 8u * ROW_GROUPS;
+  let loads = select(ROW_GROUPS, 2u * ROW_GROUPS, SPLIT);
   let tile0 = row_block(wid, nwg, lid) * 8u * loads;
-  let p0 = tile0 + select(0u, ROWS, lower); // this lane's first row of C
+  let p0 = tile0 + select(0u, half_rows, lower); // this lane's first row of C
 
   // The pixels whose input this lane loads: rows lane + 8h of the tile.
-  var iy0: array<i32, SPLIT_LOADS>;
-  var ix0: array<i32, SPLIT_LOADS>;
-  var image: array<u32, SPLIT_LOADS>;
+  var iy0: array<i32, MAX_ROW_LOADS>;
+  var ix0: array<i32, MAX_ROW_LOADS>;
+  var image: array<u32, MAX_ROW_LOADS>;
   for (var h = 0u; h < loads; h++) {
     let p = min(tile0 + lane + 8u * h, npix - 1u);
     let ox = p % fu.out_w;
@@ -173,16 +191,27 @@ fn forward(
     image[h] = n * fu.in_h * fu.in_w * fu.in_c + g * fu.cin_g;
   }
 
-  var acc: array<vec4<f32>, ROWS>;
+  // Groups past ROW_GROUPS are compiled out.
+  var acc0: array<vec4<f32>, 8>;
+  var acc1: array<vec4<f32>, 8>;
+  var acc2: array<vec4<f32>, 8>;
+  var acc3: array<vec4<f32>, 8>;
+  var acc4: array<vec4<f32>, 8>;
+  var acc5: array<vec4<f32>, 8>;
+  var acc6: array<vec4<f32>, 8>;
+  var acc7: array<vec4<f32>, 8>;
   var b = vec4(0.0);
   for (var j = 0u; j < 4u; j++) { b[j] = select(0.0, bias[co + j], fu.has_bias != 0u && j < valid); }
-  for (var r = 0u; r < ROWS; r++) { acc[r] = b; }
+  for (var r = 0u; r < 8u; r++) {
+    acc0[r] = b; acc1[r] = b; acc2[r] = b; acc3[r] = b;
+    acc4[r] = b; acc5[r] = b; acc6[r] = b; acc7[r] = b;
+  }
 
   let last_c = fu.cin_g - 1u;
   for (var ky = 0u; ky < fu.k_h; ky++) {
     for (var kx = 0u; kx < fu.k_w; kx++) {
-      var at: array<u32, SPLIT_LOADS>;
-      var inside: array<bool, SPLIT_LOADS>;
+      var at: array<u32, MAX_ROW_LOADS>;
+      var inside: array<bool, MAX_ROW_LOADS>;
       for (var h = 0u; h < loads; h++) {
         let iy = iy0[h] + i32(ky);
         let ix = ix0[h] + i32(kx);
@@ -191,20 +220,22 @@ fn forward(
       }
       let tap = (ky * fu.k_w + kx) * fu.cin_g;
       for (var c = 0u; c < fu.cin_g; c += 4u) {
+        // Every load of the step before any fma (see matmul_subgroup.wgsl).
         // Past the last channel x reads 0, so any finite weight will do: repeat the last.
         let c0 = w[(tap + c) * fu.w_c4 + wc4];
         let c1 = w[(tap + min(c + 1u, last_c)) * fu.w_c4 + wc4];
         let c2 = w[(tap + min(c + 2u, last_c)) * fu.w_c4 + wc4];
         let c3 = w[(tap + min(c + 3u, last_c)) * fu.w_c4 + wc4];
-        if (SPLIT) {
-          var rows: array<vec4<f32>, SPLIT_LOADS>;
-          for (var h = 0u; h < SPLIT_LOADS; h++) { rows[h] = x_channels(at[h], c, fu.cin_g, inside[h]); }
-          accumulate_split(&acc, rows, shuffle_base, lower, c0, c1, c2, c3);
-        } else {
-          var rows: array<vec4<f32>, LOADS>;
-          for (var h = 0u; h < LOADS; h++) { rows[h] = x_channels(at[h], c, fu.cin_g, inside[h]); }
-          accumulate(&acc, rows, shuffle_base, c0, c1, c2, c3);
-        }
+        var rows: array<vec4<f32>, MAX_ROW_LOADS>;
+        for (var h = 0u; h < loads; h++) { rows[h] = x_channels(at[h], c, fu.cin_g, inside[h]); }
+        accumulate_group(&acc0, rows, 0u, shuffle_base, lower, c0, c1, c2, c3);
+        if (ROW_GROUPS > 1u) { accumulate_group(&acc1, rows, 1u, shuffle_base, lower, c0, c1, c2, c3); }
+        if (ROW_GROUPS > 2u) { accumulate_group(&acc2, rows, 2u, shuffle_base, lower, c0, c1, c2, c3); }
+        if (ROW_GROUPS > 3u) { accumulate_group(&acc3, rows, 3u, shuffle_base, lower, c0, c1, c2, c3); }
+        if (ROW_GROUPS > 4u) { accumulate_group(&acc4, rows, 4u, shuffle_base, lower, c0, c1, c2, c3); }
+        if (ROW_GROUPS > 5u) { accumulate_group(&acc5, rows, 5u, shuffle_base, lower, c0, c1, c2, c3); }
+        if (ROW_GROUPS > 6u) { accumulate_group(&acc6, rows, 6u, shuffle_base, lower, c0, c1, c2, c3); }
+        if (ROW_GROUPS > 7u) { accumulate_group(&acc7, rows, 7u, shuffle_base, lower, c0, c1, c2, c3); }
       }
     }
   }
@@ -213,12 +244,14 @@ fn forward(
   if (ACT == 3u) {
     for (var j = 0u; j < 4u; j++) { slopes[j] = alpha[min(co + j, fu.alpha_last)]; }
   }
-  for (var r = 0u; r < ROWS; r++) {
-    if (p0 + r < npix) {
-      let v = activate(acc[r], slopes);
-      store_y((p0 + r) * fu.out_c + co, v, valid);
-    }
-  }
+  store_group(acc0, p0, npix, co, valid, slopes);
+  if (ROW_GROUPS > 1u) { store_group(acc1, p0 + 8u, npix, co, valid, slopes); }
+  if (ROW_GROUPS > 2u) { store_group(acc2, p0 + 16u, npix, co, valid, slopes); }
+  if (ROW_GROUPS > 3u) { store_group(acc3, p0 + 24u, npix, co, valid, slopes); }
+  if (ROW_GROUPS > 4u) { store_group(acc4, p0 + 32u, npix, co, valid, slopes); }
+  if (ROW_GROUPS > 5u) { store_group(acc5, p0 + 40u, npix, co, valid, slopes); }
+  if (ROW_GROUPS > 6u) { store_group(acc6, p0 + 48u, npix, co, valid, slopes); }
+  if (ROW_GROUPS > 7u) { store_group(acc7, p0 + 56u, npix, co, valid, slopes); }
 }
 
 // ---- gradient of the input --------------------------------------------------------

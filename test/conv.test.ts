@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { Tensor, tidy, noGrad } from '../engine/tensor.js';
 import { runtime } from '../engine/runtime.js';
-import { conv2d, depthwiseConv2d, forceDirectPlain, forceDepthwiseStrip, type ConvVariant, type Conv2dOptions, type DepthwiseStripMode } from '../engine/ops/conv.js';
+import { conv2d, depthwiseConv2d, forceDirectPlain, forwardRowGroups, forceDepthwiseStrip, type ConvVariant, type Conv2dOptions, type DepthwiseStripMode } from '../engine/ops/conv.js';
 import { prelu } from '../engine/ops/activation.js';
 import { maxPool2d } from '../engine/ops/pool.js';
 import { conv2dRef, conv2dBackwardRef, depthwiseConv2dRef, type ConvRefParams } from './reference/conv.js';
@@ -183,9 +183,16 @@ describe('conv2d against the CPU reference', () => {
   });
 
   it('more than 65535 row blocks: the fast grid spills into z', async () => {
-    // 1,060,900 output pixels / 16 per lane group = 66,307 row blocks.
-    const e = await checkConv({ x: [1, 1030, 1030, 2], w: [1, 1, 2, 4], p: { stride: [1, 1], padding: [0, 0], groups: 1 }, bias: false }, 'fast', false);
+    // 4,198,401 output pixels / 64 per lane group = 65,601 row blocks.
+    expect(forwardRowGroups(2049 * 2049)).toBe(8);
+    const e = await checkConv({ x: [1, 2049, 2049, 1], w: [1, 1, 1, 4], p: { stride: [1, 1], padding: [0, 0], groups: 1 }, bias: false }, 'fast', false);
     expect(e.fwd).toBeLessThan(TOL);
+  });
+
+  it('the forward tile height follows the pixel count', () => {
+    // The cases above rely on these to run both heights: 64 rows (16->32 s2,
+    // 510 pixels; the 40-channel groups, 54; 28->48, 495) and 24 (Cin=3, 200).
+    expect([510, 54, 495, 200, 25088].map(forwardRowGroups)).toEqual([8, 8, 8, 3, 8]);
   });
 
   it.each(variants)('fused relu and relu6 match conv + activation of the reference (%s)', async (variant) => {

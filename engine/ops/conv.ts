@@ -26,7 +26,7 @@ import { prelu } from './activation.js';
 import { kernel, dispatch, grid1d } from '../kernel.js';
 import { runtime } from '../runtime.js';
 import { columnSum } from './elementwise.js';
-import { gemmInto } from './matmul.js';
+import { gemmInto, cheapestTile } from './matmul.js';
 import { clone, zeros } from './fill.js';
 // The same stride/padding pairs as pooling and the same fused activations as batchnorm.
 import { maxPool2d, pooledLength, pair as poolPair, type Pair, type MaxPool2dOptions } from './pool.js';
@@ -68,7 +68,8 @@ export type DepthwiseConv2dOptions = Omit<Conv2dOptions, 'groups' | 'prelu' | 'm
 
 const ACTIVATION_CODE: Record<FusedActivation, number> = { none: 0, relu: 1, relu6: 2 };
 const WG = 64; // workgroup size of conv2d.wgsl and depthwise_body.wgsl
-// The fast tile (conv2d_subgroup_body.wgsl): rows and columns per lane group.
+// The fast tile (conv2d_subgroup_body.wgsl): rows and columns per lane group
+// (grad_input's rows; the forward's are 8 * forwardRowGroups).
 const TILE_ROWS = 24;
 const TILE_COLS = 32;
 // grad_weight's rows (taps) per lane group.
@@ -272,7 +273,9 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
     const padded = roundUp4(g.coutG);
     const packed = padded === g.coutG ? w : packWeight('pad_weight', w, g, padded, [g.kH, g.kW, g.cinG, g.groups * padded]);
     const colBlocks = Math.ceil(g.coutG / TILE_COLS);
-    const rowBlocks = Math.ceil((g.batch * g.outH * g.outW) / TILE_ROWS / fast.GROUPS);
+    const pixels = g.batch * g.outH * g.outW;
+    const rowGroups = forwardRowGroups(pixels);
+    const rowBlocks = Math.ceil(pixels / (8 * rowGroups) / fast.GROUPS);
     // x read as vec4s (binding x4) when every group's channels are whole
     // vec4s, so x's size is too; otherwise x4 is bound to the packed weight
     // (any vec4 array will do) and never read.
@@ -285,13 +288,14 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
     const split = tail > 0 && tail <= TILE_COLS / 2 && runtime().family === 'software';
     const mainBlocks = split ? colBlocks - 1 : colBlocks;
     const common = { ...args, x4: xVec4 ? x : packed, w: packed, w_c4: (g.groups * padded) / 4, alpha: slopes ?? packed, alpha_last: slopes ? slopes.size - 1 : 0 };
-    const overrides = { ...fast, ACT: slopes ? 3 : act, X_VEC4: +xVec4 };
+    const overrides = { ...fast, ACT: slopes ? 3 : act, X_VEC4: +xVec4, ROW_GROUPS: rowGroups };
     if (mainBlocks > 0) {
       dispatch(kernel(fastKernelFile(g.coutG), 'forward', { ...overrides, SPLIT: 0 }), { ...common, col_blocks: mainBlocks, first_col_block: 0 }, [g.groups * mainBlocks, ...rowGrid(rowBlocks)]);
     }
     if (split) {
-      const splitRows = Math.ceil((g.batch * g.outH * g.outW) / (2 * TILE_ROWS) / fast.GROUPS);
-      dispatch(kernel(fastKernelFile(g.coutG), 'forward', { ...overrides, SPLIT: 1 }), { ...common, col_blocks: 1, first_col_block: mainBlocks }, [g.groups, ...rowGrid(splitRows)]);
+      // Two halves of 24 rows: a lane loads 6 rows, at most 8 fit.
+      const splitRows = Math.ceil(pixels / (2 * TILE_ROWS) / fast.GROUPS);
+      dispatch(kernel(fastKernelFile(g.coutG), 'forward', { ...overrides, ROW_GROUPS: TILE_ROWS / 8, SPLIT: 1 }), { ...common, col_blocks: 1, first_col_block: mainBlocks }, [g.groups, ...rowGrid(splitRows)]);
     }
     if (packed !== w) packed.dispose();
   } else {
@@ -475,6 +479,17 @@ function conv2dGradInput(gy: Tensor, w: Tensor, g: Geometry, variant: ConvVarian
 }
 
 const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
+
+// The forward tile's heights (groups of 8 rows) and their time per row
+// relative to 24 rows, from interleaved runs on lavapipe: conv 3x3 N8 56x56
+// 64->128 78-81 ms with 24 rows, 74-75 with 64 (76 with 32); conv 1x1 128->128
+// 19.7-20.4 -> 18.9-20.0.
+const FORWARD_ROW_GROUP_COST: [groups: number, perRow: number][] = [[3, 1], [8, 0.94]];
+
+/** The forward tile's height for `pixels` output pixels, in groups of 8 rows. */
+export function forwardRowGroups(pixels: number): number {
+  return cheapestTile(pixels, FORWARD_ROW_GROUP_COST);
+}
 
 /**
  * The fast kernels' file for an output of `channelsPerGroup` channels per

@@ -83,12 +83,20 @@ function chooseVariant(op: string, forced?: MatmulVariant): MatmulVariant {
 // 18.3-20.3 (64); 16 rows ran 5-10% slower than 24 before.
 const ROW_GROUP_COST: [groups: number, perRow: number][] = [[2, 1.1], [3, 1], [8, 0.88]];
 
-/** The subgroup kernel's tile height for M rows, in groups of 8: least (padded rows x cost per row). */
+/** The subgroup kernel's tile height for M rows, in groups of 8. */
 export function rowGroups(m: number): number {
-  let best = ROW_GROUP_COST[0];
+  return cheapestTile(m, ROW_GROUP_COST);
+}
+
+/**
+ * Of tile heights [groups of 8 rows, relative time per row], the one that
+ * covers `rows` rows at the least cost: rows padded to whole tiles x cost per row.
+ */
+export function cheapestTile(rows: number, costs: readonly [groups: number, perRow: number][]): number {
+  let best = costs[0];
   let bestCost = Infinity;
-  for (const c of ROW_GROUP_COST) {
-    const cost = Math.ceil(m / (8 * c[0])) * 8 * c[0] * c[1];
+  for (const c of costs) {
+    const cost = Math.ceil(rows / (8 * c[0])) * 8 * c[0] * c[1];
     if (cost < bestCost) [best, bestCost] = [c, cost];
   }
   return best[0];
