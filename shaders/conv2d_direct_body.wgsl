@@ -1,7 +1,7 @@
 // Direct convolution for few channels (MTCNN's P-Net 3->10 and 10->16, the
 // first layers of R-Net and O-Net, 1x1 heads with a handful of outputs): no
 // GEMM tile to fill, so nothing is wasted when Cin or Cout is far below the
-// 24 x 32 tile of conv2d_subgroup_body.wgsl. Groups of 1 only (engine/ops/conv.ts
+// 24-64 x 32 tiles of conv2d_subgroup_body.wgsl. Groups of 1 only (engine/ops/conv.ts
 // decides).
 //
 // A thread computes OX neighbouring outputs along x times NV vec4s of output

@@ -80,7 +80,7 @@ function chooseVariant(op: string, forced?: MatmulVariant): MatmulVariant {
 // row relative to 24 rows, from interleaved runs on lavapipe: 1024^3 took
 // 46.9-47.7 ms with 24 rows, 43.6-46.1 with 32, 41.8-42.3 with 64, 47.5-49.7
 // with 96 and ~67 with 128; 25088x128x128 20.6-22.0 (16), 19.6-21.6 (24),
-// 18.3-20.3 (64); 16 rows ran 5-10% slower than 24 before.
+// 18.3-20.3 (64); 16 rows ran 5-10% slower than 24 in earlier sessions.
 const ROW_GROUP_COST: [groups: number, perRow: number][] = [[2, 1.1], [3, 1], [8, 0.88]];
 
 /** The subgroup kernel's tile height for M rows, in groups of 8. */
