@@ -274,7 +274,9 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
     const packed = padded === g.coutG ? w : packWeight('pad_weight', w, g, padded, [g.kH, g.kW, g.cinG, g.groups * padded]);
     const colBlocks = Math.ceil(g.coutG / TILE_COLS);
     const pixels = g.batch * g.outH * g.outW;
-    const rowGroups = forwardRowGroups(pixels);
+    // 64-row tiles hold 64 vec4 accumulators per invocation: cheap on a CPU
+    // adapter (measured), a register spill on GPUs (not measured), so only there.
+    const rowGroups = runtime().family === 'software' ? forwardRowGroups(pixels) : TILE_ROWS / 8;
     const rowBlocks = Math.ceil(pixels / (8 * rowGroups) / fast.GROUPS);
     // x read as vec4s (binding x4) when every group's channels are whole
     // vec4s, so x's size is too; otherwise x4 is bound to the packed weight
