@@ -41,9 +41,9 @@ async function checkAgainstCpu(variant: MatmulVariant, c: Case): Promise<void> {
 
 // [M, N, K]: odd everything; aligned but not whole tiles (edge clamping on
 // the fast path); aligned M, N with odd K (the K tail); a large aligned one;
-// odd sizes tall enough for the subgroup kernel's 64-row tiles (7 full row
-// blocks and 2 rows). Between them the subgroup kernel runs tiles of 16
-// (32 rows), 24 (67, 36) and 64 rows (256, 450).
+// odd sizes with 7 full 64-row blocks and 2 rows. The subgroup kernel runs
+// its 16-row tiles on 32 rows and 24-row ones on the rest (64-row tiles are
+// for large aligned products only: see the test below).
 const SIZES: [number, number, number][] = [
   [67, 130, 45],
   [36, 20, 44],
@@ -140,7 +140,21 @@ describe('matmul kernels against the CPU reference', () => {
 
   it('the subgroup kernel picks its tile height by the rows it would waste', () => {
     // The SIZES above rely on these to run every tile height.
-    expect([32, 67, 36, 256, 450, 1024, 8, 25088].map(rowGroups)).toEqual([2, 3, 3, 8, 8, 8, 2, 8]);
+    expect([32, 67, 36, 256, 450, 1024, 8, 25088].map((m) => rowGroups(m))).toEqual([2, 3, 3, 8, 8, 8, 2, 8]);
+    expect([32, 67, 1024].map((m) => rowGroups(m, false))).toEqual([2, 3, 3]);
+  });
+
+  it('subgroup kernel, 64-row tiles: 1000x132x1024 (a partial last row block), plain and both operands transposed', async ({ skip }) => {
+    if (!matmulVariants().includes('subgroup')) skip();
+    // Aligned and past 2^27 multiply-adds: the size that gets 64-row tiles.
+    // (A's and B's loads are separate code paths, so these two cover all four;
+    // each variant takes seconds to compile on lavapipe.)
+    const [m, n, k] = [1000, 132, 1024];
+    expect(m * n * k).toBeGreaterThan(2 ** 27);
+    expect(rowGroups(m)).toBe(8);
+    for (const [transposeA, transposeB] of [[false, false], [true, true]]) {
+      await checkAgainstCpu('subgroup', { aShape: transposeA ? [k, m] : [m, k], bShape: transposeB ? [n, k] : [k, n], transposeA, transposeB });
+    }
   });
 
   it('splits grids over 65535 row blocks into several dispatches', async () => {

@@ -82,10 +82,15 @@ function chooseVariant(op: string, forced?: MatmulVariant): MatmulVariant {
 // with 96 and ~67 with 128; 25088x128x128 20.6-22.0 (16), 19.6-21.6 (24),
 // 18.3-20.3 (64); 16 rows ran 5-10% slower than 24 in earlier sessions.
 const ROW_GROUP_COST: [groups: number, perRow: number][] = [[2, 1.1], [3, 1], [8, 0.88]];
+// The 64-row kernel is slow to compile on lavapipe (cold shader cache, with
+// bias: ~8.7 s aligned, ~13.5 s unaligned, against 2.0 and 2.7 s for 24 rows),
+// so it is kept for aligned products large enough to repay that (1024^3, the
+// 1x1-conv gradients of FaceNet training), not MTCNN's fully connected layers.
+const TALL_TILE_MIN_MACS = 2 ** 27;
 
-/** The subgroup kernel's tile height for M rows, in groups of 8. */
-export function rowGroups(m: number): number {
-  return cheapestTile(m, ROW_GROUP_COST);
+/** The subgroup kernel's tile height for M rows, in groups of 8; 64 rows only for `large` products. */
+export function rowGroups(m: number, large = true): number {
+  return cheapestTile(m, large ? ROW_GROUP_COST : ROW_GROUP_COST.filter(([groups]) => groups <= 3));
 }
 
 /**
@@ -117,7 +122,7 @@ function gemm(a: BufferLike, b: BufferLike, bias: BufferLike | null, out: Tensor
   }
   let rows = spec.rows;
   if (variant === 'subgroup') {
-    overrides.ROW_GROUPS = rowGroups(p.m);
+    overrides.ROW_GROUPS = rowGroups(p.m, overrides.ALIGNED === 1 && p.batch * p.m * p.n * p.k >= TALL_TILE_MIN_MACS);
     rows = 8 * overrides.ROW_GROUPS;
   }
   const kern = kernel(spec.file, 'main', overrides);
