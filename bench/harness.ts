@@ -51,7 +51,8 @@ export async function measurePeaks(): Promise<Peaks> {
   const rt = runtime();
   // FMA: enough threads to fill every core, each running a long unrolled chain.
   // Long enough (~1 GFLOP x 8) that submit/wait overhead does not hide the peak:
-  // on lavapipe 256 iterations read ~45 GFLOP/s where 2048 read ~54.
+  // on lavapipe 256 steps read ~45 GFLOP/s where 2048 read ~54 (with one step
+  // per loop iteration, see bench_peak.wgsl).
   const threads = 64 * 1024;
   const iters = 2048;
   const src = Tensor.empty([threads * 4]);
@@ -69,7 +70,7 @@ export async function measurePeaks(): Promise<Peaks> {
   const b = Tensor.empty([bytes / 4]);
   const copy = kernel('bench_peak.wgsl', 'copy_peak');
   const n4 = bytes / 16;
-  const tc = await timeGpu(() => dispatch(copy, { src: a, dst: b, n: n4, iters: 0 }, grid1d(n4, 256)), { samples: 7 });
+  const tc = await timeGpu(() => dispatch(copy, { src: a, dst: b, n: n4, iters: 0 }, grid1d(n4 / 8, 64)), { samples: 7 });
   const copyGbps = (2 * bytes) / (tc.medianMs * 1e6);
   a.dispose();
   b.dispose();
