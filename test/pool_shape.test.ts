@@ -329,7 +329,8 @@ describe('shape ops', () => {
   });
 });
 
-// Inference max pooling runs max_forward_rows (4 outputs along x per thread);
+// Inference max pooling runs max_forward_rows (strips of 4 output rows x 4
+// outputs along x per thread; the cases end strips part-way, 1, 2 and 3 rows in);
 // it must equal the one-output-per-thread kernel and the reference exactly,
 // ties and NaN included, over kernels, strides, padding, ceil mode and the
 // f32 / vec2 / vec4 channel layouts.

@@ -133,8 +133,9 @@ function run(geo: Geometry, entry: string, buffers: KernelArgs, over: 'output' |
   }
 }
 
-// pool_body.wgsl's max_forward_rows: outputs along x per thread, widest row it loads.
+// pool_body.wgsl's max_forward_rows: outputs along x and output rows per thread, widest row it loads.
 const POOL_OX = 4;
+const POOL_OY = 4;
 const POOL_MAX_SPAN = 16;
 let poolRowsOff = false;
 /** Tests: inference max pooling with one output per thread (max_forward) instead of max_forward_rows. */
@@ -156,7 +157,7 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
   if (!(isGradEnabled() && x.requiresGrad)) {
     const w = geo.window as Record<string, number>;
     if (!poolRowsOff && (POOL_OX - 1) * w.stride_w + w.kernel_w <= POOL_MAX_SPAN) {
-      const threads = geo.batch * w.out_h * Math.ceil(w.out_w / POOL_OX) * w.channels;
+      const threads = geo.batch * Math.ceil(w.out_h / POOL_OY) * Math.ceil(w.out_w / POOL_OX) * w.channels;
       if (threads > 0) dispatch(kernel(geo.file, 'max_forward_rows', { KW: w.kernel_w, SW: w.stride_w }), { x, y, ...geo.window, first_image: 0 }, grid1d(threads, WG));
     } else {
       run(geo, 'max_forward', { x, y }, 'output');
