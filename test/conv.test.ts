@@ -412,7 +412,8 @@ describe('depthwiseConv2d against the CPU reference', () => {
   // forward_3x3_strip / forward_3x3_s2_strip (3x3 at stride 1 and 2, and the
   // stride-1 input gradient, which runs a forward) with one channel per thread,
   // four per thread, and the row kernel they replace; short strips leave a
-  // partial last strip, odd widths a partial last block of four, padding 0 and
+  // partial last strip, odd widths a partial last block (8 outputs along x at
+  // stride 1, 4 at stride 2; 19 columns: two whole blocks and 3), padding 0 and
   // 2 other windows.
   it.each([
     ['scalar', 0], ['vec4', 0], ['off', 0], ['scalar', 3], ['vec4', 5],
@@ -420,7 +421,7 @@ describe('depthwiseConv2d against the CPU reference', () => {
     forceDepthwiseStrip(mode, lines);
     try {
       const problems: [number[], number, number][] = [
-        [[2, 13, 11, 8], 1, 1], [[1, 9, 7, 6], 0, 1], [[2, 6, 5, 12], 2, 1], [[1, 17, 4, 3], 1, 1],
+        [[2, 13, 11, 8], 1, 1], [[1, 9, 7, 6], 0, 1], [[2, 6, 5, 12], 2, 1], [[1, 17, 4, 3], 1, 1], [[1, 7, 19, 5], 1, 1],
         [[2, 13, 11, 8], 1, 2], [[1, 20, 18, 6], 0, 2], [[2, 9, 10, 12], 1, 2], [[1, 16, 16, 4], 1, 2],
       ];
       for (const [shape, pad, stride] of problems) {
