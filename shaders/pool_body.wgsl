@@ -126,6 +126,18 @@ const POOL_MAX_SPAN = 16; // (POOL_OX - 1) * SW + KW, host-checked
 // Folds input row h (its values v from column wb on) into one output row's
 // maxima; h_lo is that output's first in-bounds window row.
 fn fold_row(best: ptr<function, array<Elem, POOL_OX>>, v: array<Elem, POOL_MAX_SPAN>, wb: i32, h: i32, h_lo: i32) {
+  if (wb >= 0 && wb + (POOL_OX - 1) * SW + KW <= u.in_w) {
+    // Every window column is inside (a thread away from the image's left and
+    // right edges): the same rule without the per-element bounds tests, ~8%
+    // faster on lavapipe (3x3 s2 N8 112x112x64, interleaved: 6.45 -> 5.85 ms).
+    for (var o = 0; o < POOL_OX; o++) {
+      for (var kx = 0; kx < KW; kx++) {
+        let val = v[o * SW + kx];
+        (*best)[o] = select(select((*best)[o], val, val > (*best)[o]), val, kx == 0 && h == h_lo);
+      }
+    }
+    return;
+  }
   for (var o = 0; o < POOL_OX; o++) {
     let w0 = wb + o * SW;
     for (var kx = 0; kx < KW; kx++) {
