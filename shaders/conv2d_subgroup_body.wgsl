@@ -183,9 +183,11 @@ fn forward(
   var image: array<u32, MAX_ROW_LOADS>;
   for (var h = 0u; h < loads; h++) {
     let p = min(tile0 + lane + 8u * h, npix - 1u);
-    let ox = p % fu.out_w;
-    let oy = (p / fu.out_w) % fu.out_h;
-    let n = p / (fu.out_w * fu.out_h);
+    // Two divisions, not three: on a CPU adapter each is a scalar divide per lane.
+    let line = p / fu.out_w; // n * out_h + oy
+    let ox = p - line * fu.out_w;
+    let n = line / fu.out_h;
+    let oy = line - n * fu.out_h;
     iy0[h] = i32(oy * fu.stride_y) - fu.pad_y;
     ix0[h] = i32(ox * fu.stride_x) - fu.pad_x;
     image[h] = n * fu.in_h * fu.in_w * fu.in_c + g * fu.cin_g;
@@ -309,9 +311,10 @@ fn grad_input(
   var image: array<u32, LOADS>;
   for (var h = 0u; h < LOADS; h++) {
     let p = min(p0 + lane + 8u * h, npix - 1u);
-    b[h] = i32(p % iu.phase_w);
-    a[h] = i32((p / iu.phase_w) % iu.phase_h);
-    let n = p / (iu.phase_w * iu.phase_h);
+    let line = p / iu.phase_w; // n * phase_h + a
+    let n = line / iu.phase_h;
+    b[h] = i32(p - line * iu.phase_w);
+    a[h] = i32(line - n * iu.phase_h);
     image[h] = n * iu.out_h * iu.out_w * iu.out_c + g * iu.cout_g;
   }
 
