@@ -105,11 +105,11 @@ fn forward_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   }
 }
 
-// The same for 3x3 kernels at stride 1, FORWARD_STRIP_OUT (8) outputs along x by
-// strip_lines output lines per thread (4 at stride 2): walking down its strip,
-// a thread loads each input row of its window once (FORWARD_STRIP_OUT + 2 values) and
-// adds it into the three output
-// lines it feeds, kept as running partial sums, so every input value is loaded
+// The same for 3x3 kernels, 4 outputs along x (forward_3x3_strip, stride 1;
+// forward_3x3_s2_strip, stride 2) or 8 (forward_3x3_strip_wide, stride 1) by
+// strip_lines output lines per thread: walking down its strip, a thread loads
+// each input row of its window once (outputs + 2 values at stride 1) and adds
+// it into the three output lines it feeds, kept as running partial sums, so every input value is loaded
 // about once for the whole 3x3 window, and the nine taps once per thread. The
 // window's indices are all constants (no arrays indexed at run time), which
 // software adapters need to keep them in registers.
@@ -120,10 +120,16 @@ fn dw_at(line: u32, y_ok: bool, ix: i32, c: u32) -> Elem {
   return select(Elem(0.0), x[(line + u32(clamp(ix, 0, i32(fu.in_w) - 1))) * fu.chans + c], ok);
 }
 
-const FORWARD_STRIP_OUT = 8u; // outputs along x per thread of forward_3x3_strip
+// Input row iy, columns ix0 .. ix0 + 5 (dw_row), ix0 .. ix0 + 9 (dw_row_wide)
+// or ix0 .. ix0 + 8 (dw_row2, stride 2).
+fn dw_row(n: u32, iy: i32, ix0: i32, c: u32) -> array<Elem, 6> {
+  let y_ok = iy >= 0 && iy < i32(fu.in_h);
+  let line = (n * fu.in_h + u32(clamp(iy, 0, i32(fu.in_h) - 1))) * fu.in_w;
+  return array<Elem, 6>(dw_at(line, y_ok, ix0, c), dw_at(line, y_ok, ix0 + 1, c), dw_at(line, y_ok, ix0 + 2, c),
+                        dw_at(line, y_ok, ix0 + 3, c), dw_at(line, y_ok, ix0 + 4, c), dw_at(line, y_ok, ix0 + 5, c));
+}
 
-// Input row iy, columns ix0 .. ix0 + 9 (stride 1) or ix0 .. ix0 + 8 (stride 2).
-fn dw_row(n: u32, iy: i32, ix0: i32, c: u32) -> array<Elem, 10> {
+fn dw_row_wide(n: u32, iy: i32, ix0: i32, c: u32) -> array<Elem, 10> {
   let y_ok = iy >= 0 && iy < i32(fu.in_h);
   let line = (n * fu.in_h + u32(clamp(iy, 0, i32(fu.in_h) - 1))) * fu.in_w;
   return array<Elem, 10>(dw_at(line, y_ok, ix0, c), dw_at(line, y_ok, ix0 + 1, c), dw_at(line, y_ok, ix0 + 2, c),
@@ -140,8 +146,17 @@ fn dw_row2(n: u32, iy: i32, ix0: i32, c: u32) -> array<Elem, 9> {
                         dw_at(line, y_ok, ix0 + 6, c), dw_at(line, y_ok, ix0 + 7, c), dw_at(line, y_ok, ix0 + 8, c));
 }
 
-// acc[q] + r[q] * w0 + r[q + 1] * w1 + r[q + 2] * w2 for the eight outputs q.
-fn dw_row_taps(r: array<Elem, 10>, w0: Elem, w1: Elem, w2: Elem, acc: array<Elem, 8>) -> array<Elem, 8> {
+// acc[q] + r[q] * w0 + r[q + 1] * w1 + r[q + 2] * w2 for the four (eight) outputs q.
+fn dw_row_taps(r: array<Elem, 6>, w0: Elem, w1: Elem, w2: Elem, acc: array<Elem, 4>) -> array<Elem, 4> {
+  return array<Elem, 4>(
+    fma(r[2], w2, fma(r[1], w1, fma(r[0], w0, acc[0]))),
+    fma(r[3], w2, fma(r[2], w1, fma(r[1], w0, acc[1]))),
+    fma(r[4], w2, fma(r[3], w1, fma(r[2], w0, acc[2]))),
+    fma(r[5], w2, fma(r[4], w1, fma(r[3], w0, acc[3]))),
+  );
+}
+
+fn dw_row_taps_wide(r: array<Elem, 10>, w0: Elem, w1: Elem, w2: Elem, acc: array<Elem, 8>) -> array<Elem, 8> {
   return array<Elem, 8>(
     fma(r[2], w2, fma(r[1], w1, fma(r[0], w0, acc[0]))),
     fma(r[3], w2, fma(r[2], w1, fma(r[1], w0, acc[1]))),
@@ -161,19 +176,51 @@ fn dw_store8(line: u32, ox0: u32, c: u32, o: array<Elem, 8>) {
   }
 }
 
+// A strip kernel thread's place: channel, first output column (blocks of
+// `width` along x), first line and line count of its strip, image; `live` is
+// false for threads past the end.
+struct Strip { c: u32, ox0: u32, oy0: u32, n: u32, lines: u32, live: bool, }
+
+fn strip_of(t: u32, width: u32) -> Strip {
+  let bx = (fu.out_w + width - 1u) / width;
+  let strips = (fu.out_h + fu.strip_lines - 1u) / fu.strip_lines;
+  let c = t % fu.chans;
+  let rest = t / (fu.chans * bx);
+  let oy0 = min((rest % strips) * fu.strip_lines, fu.out_h);
+  return Strip(c, ((t / fu.chans) % bx) * width, oy0, rest / strips, min(fu.strip_lines, fu.out_h - oy0), t < fu.batch * strips * bx * fu.chans);
+}
+
 @compute @workgroup_size(WG)
 fn forward_3x3_strip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = linear_index(gid, nwg, WG);
-  let bx = (fu.out_w + FORWARD_STRIP_OUT - 1u) / FORWARD_STRIP_OUT;
-  let strips = (fu.out_h + fu.strip_lines - 1u) / fu.strip_lines;
-  if (t >= fu.batch * strips * bx * fu.chans) { return; }
-  let c = t % fu.chans;
-  let ox0 = ((t / fu.chans) % bx) * FORWARD_STRIP_OUT;
-  let rest = t / (fu.chans * bx);
-  let oy0 = (rest % strips) * fu.strip_lines;
-  let n = rest / strips;
-  let lines = min(fu.strip_lines, fu.out_h - oy0);
-  let w00 = w[0u * fu.chans + c]; let w01 = w[1u * fu.chans + c]; let w02 = w[2u * fu.chans + c];
+  let st = strip_of(linear_index(gid, nwg, WG), 4u);
+  if (!st.live) { return; }
+  let c = st.c; let ox0 = st.ox0; let oy0 = st.oy0; let n = st.n; let lines = st.lines;
+  let w00 = w[c]; let w01 = w[fu.chans + c]; let w02 = w[2u * fu.chans + c];
+  let w10 = w[3u * fu.chans + c]; let w11 = w[4u * fu.chans + c]; let w12 = w[5u * fu.chans + c];
+  let w20 = w[6u * fu.chans + c]; let w21 = w[7u * fu.chans + c]; let w22 = w[8u * fu.chans + c];
+  let bv = select(Elem(0.0), bias[c], fu.has_bias != 0u);
+  let b4 = array<Elem, 4>(bv, bv, bv, bv);
+  let ix0 = i32(ox0) - fu.pad_x;
+  let iy0 = i32(oy0) - fu.pad_y;
+  // p: the line whose top row came last; q: the line whose middle row came last.
+  var p = b4;
+  var q = b4;
+  for (var k = 0u; k < lines + 2u; k++) {
+    let r = dw_row(n, iy0 + i32(k), ix0, c);
+    if (k >= 2u) {
+      dw_store4(n * fu.out_h + oy0 + k - 2u, ox0, c, dw_row_taps(r, w20, w21, w22, q));
+    }
+    q = dw_row_taps(r, w10, w11, w12, p);
+    p = dw_row_taps(r, w00, w01, w02, b4);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn forward_3x3_strip_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let st = strip_of(linear_index(gid, nwg, WG), 8u);
+  if (!st.live) { return; }
+  let c = st.c; let ox0 = st.ox0; let oy0 = st.oy0; let n = st.n; let lines = st.lines;
+  let w00 = w[c]; let w01 = w[fu.chans + c]; let w02 = w[2u * fu.chans + c];
   let w10 = w[3u * fu.chans + c]; let w11 = w[4u * fu.chans + c]; let w12 = w[5u * fu.chans + c];
   let w20 = w[6u * fu.chans + c]; let w21 = w[7u * fu.chans + c]; let w22 = w[8u * fu.chans + c];
   let bv = select(Elem(0.0), bias[c], fu.has_bias != 0u);
@@ -184,12 +231,12 @@ fn forward_3x3_strip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   var p = b8;
   var q = b8;
   for (var k = 0u; k < lines + 2u; k++) {
-    let r = dw_row(n, iy0 + i32(k), ix0, c);
+    let r = dw_row_wide(n, iy0 + i32(k), ix0, c);
     if (k >= 2u) {
-      dw_store8(n * fu.out_h + oy0 + k - 2u, ox0, c, dw_row_taps(r, w20, w21, w22, q));
+      dw_store8(n * fu.out_h + oy0 + k - 2u, ox0, c, dw_row_taps_wide(r, w20, w21, w22, q));
     }
-    q = dw_row_taps(r, w10, w11, w12, p);
-    p = dw_row_taps(r, w00, w01, w02, b8);
+    q = dw_row_taps_wide(r, w10, w11, w12, p);
+    p = dw_row_taps_wide(r, w00, w01, w02, b8);
   }
 }
 
@@ -216,17 +263,10 @@ fn dw_store4(line: u32, ox0: u32, c: u32, o: array<Elem, 4>) {
 // shared row's contribution (its top tap row) over to the next line.
 @compute @workgroup_size(WG)
 fn forward_3x3_s2_strip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = linear_index(gid, nwg, WG);
-  let bx = (fu.out_w + 3u) / 4u;
-  let strips = (fu.out_h + fu.strip_lines - 1u) / fu.strip_lines;
-  if (t >= fu.batch * strips * bx * fu.chans) { return; }
-  let c = t % fu.chans;
-  let ox0 = ((t / fu.chans) % bx) * 4u;
-  let rest = t / (fu.chans * bx);
-  let oy0 = (rest % strips) * fu.strip_lines;
-  let n = rest / strips;
-  let lines = min(fu.strip_lines, fu.out_h - oy0);
-  let w00 = w[0u * fu.chans + c]; let w01 = w[1u * fu.chans + c]; let w02 = w[2u * fu.chans + c];
+  let st = strip_of(linear_index(gid, nwg, WG), 4u);
+  if (!st.live) { return; }
+  let c = st.c; let ox0 = st.ox0; let oy0 = st.oy0; let n = st.n; let lines = st.lines;
+  let w00 = w[c]; let w01 = w[fu.chans + c]; let w02 = w[2u * fu.chans + c];
   let w10 = w[3u * fu.chans + c]; let w11 = w[4u * fu.chans + c]; let w12 = w[5u * fu.chans + c];
   let w20 = w[6u * fu.chans + c]; let w21 = w[7u * fu.chans + c]; let w22 = w[8u * fu.chans + c];
   let bv = select(Elem(0.0), bias[c], fu.has_bias != 0u);

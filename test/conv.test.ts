@@ -409,9 +409,10 @@ describe('depthwiseConv2d against the CPU reference', () => {
     }
   });
 
-  // forward_3x3_strip / forward_3x3_s2_strip (3x3 at stride 1 and 2, and the
-  // stride-1 input gradient, which runs a forward) with one channel per thread,
-  // four per thread, and the row kernel they replace; short strips leave a
+  // forward_3x3_strip_wide / forward_3x3_strip / forward_3x3_s2_strip (3x3 at
+  // stride 1 and 2, and the stride-1 input gradient, which runs a forward) with
+  // one channel per thread (8 outputs along x at stride 1), four per thread,
+  // and the row kernel they replace; short strips leave a
   // partial last strip, odd widths a partial last block (8 outputs along x at
   // stride 1, 4 at stride 2; 19 columns: two whole blocks and 3), padding 0 and
   // 2 other windows.

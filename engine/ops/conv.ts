@@ -77,11 +77,9 @@ const TILE_TAPS = 16;
 // Outputs along x per thread of depthwise_body.wgsl's row kernels, and the
 // widest kernel they take (their tap rows are registers sized for 7).
 const DEPTHWISE_ROW_OUT = 4;
-// Outputs along x per thread of depthwise_body.wgsl's strip kernels: stride 1
-// (FORWARD_STRIP_OUT there) and stride 2. 8 at stride 1 ran 5-10% faster than 4 on
-// lavapipe (N8 56x56x128 5.3-5.6 vs 5.8-6.5 ms, 14x14x512 2.2 vs 2.7, equal at
-// 28x28x256; interleaved).
-const depthwiseStripOut = (stride: number) => (stride === 1 ? 8 : DEPTHWISE_ROW_OUT);
+// Outputs along x per thread of depthwise_body.wgsl's strip kernels: 8 for one
+// channel per thread at stride 1 (forward_3x3_strip_wide), else 4.
+const depthwiseStripOut = (stride: number, lanes: number) => (stride === 1 && lanes === 1 ? 8 : DEPTHWISE_ROW_OUT);
 const DEPTHWISE_MAX_KW = 7;
 // depthwise_body.wgsl's grad_weight_strip: the largest kernel side (3x3 taps in
 // registers) and its outputs along x per thread.
@@ -603,11 +601,14 @@ function depthwiseUniforms(g: Geometry, lanes: number) {
 
 /**
  * 3x3 depthwise forwards at stride 1 or 2 (and stride-1 input gradients, which
- * are forwards) go to forward_3x3_strip / forward_3x3_s2_strip: 'auto' picks them on software adapters with
- * one channel per thread (there four channels per thread hold four times the
- * registers and spill; one per thread measured ~2x faster than the vec4 row
- * kernel at N8 56x56x128), and keeps forward_rows on GPUs (not yet measured
- * there). Tests force each choice.
+ * are forwards) go to the strip kernels on software adapters: four channels
+ * per thread (vec4) by 4 outputs along x where the channel count allows, else
+ * one channel by 8 (stride 1) or 4 (stride 2). GPUs keep forward_rows (not yet
+ * measured there). Interleaved on lavapipe, stride 1: N8 56x56x128 4.8-4.9 ms
+ * (vec4 x 4) vs 5.4-6.0 (one channel x 8) vs 5.8-6.6 (one channel x 4, the
+ * choice before), 112x112x32 4.7 vs 5.3, equal at 28x28x256, 14x14x512 and
+ * 7x7x1024; vec4 x 8 spills and ran no faster than one channel x 8. Stride 2:
+ * vec4 3-5% faster or equal. Tests force each choice.
  */
 export type DepthwiseStripMode = 'auto' | 'off' | 'scalar' | 'vec4';
 let depthwiseStrip: DepthwiseStripMode = 'auto';
@@ -627,15 +628,15 @@ function stripLines(g: Geometry, lanes: number, outPerThread: number): number {
 
 function depthwiseForward(file: string, lanes: number, rows: boolean, act: number, g: Geometry, x: Tensor, w: Tensor, b: Tensor | null, y: Tensor): void {
   const args = { ...depthwiseUniforms(g, lanes), x, w, bias: b ?? w, y, has_bias: b ? 1 : 0, strip_lines: 0 };
-  const mode = depthwiseStrip === 'auto' ? (runtime().family === 'software' ? 'scalar' : 'off') : depthwiseStrip;
+  const mode = depthwiseStrip === 'auto' ? (runtime().family === 'software' ? (lanes === 4 ? 'vec4' : 'scalar') : 'off') : depthwiseStrip;
   const stride = g.strideY === g.strideX && g.strideX <= 2 ? g.strideX : 0;
   if (rows && mode !== 'off' && g.kH === 3 && g.kW === 3 && stride > 0) {
     const sLanes = mode === 'vec4' ? lanes : 1;
-    const across = depthwiseStripOut(stride);
+    const across = depthwiseStripOut(stride, sLanes);
     const lines = depthwiseStripLinesForced || stripLines(g, sLanes, across);
     const threads = g.batch * Math.ceil(g.outH / lines) * Math.ceil(g.outW / across) * (g.outC / sLanes);
     const sFile = sLanes === 4 ? 'depthwise_vec4.wgsl' : 'depthwise_f32.wgsl';
-    const entry = stride === 1 ? 'forward_3x3_strip' : 'forward_3x3_s2_strip';
+    const entry = stride === 2 ? 'forward_3x3_s2_strip' : across === 8 ? 'forward_3x3_strip_wide' : 'forward_3x3_strip';
     dispatch(kernel(sFile, entry, { ACT: act }), { ...args, ...depthwiseUniforms(g, sLanes), strip_lines: lines }, grid1d(threads, WG));
   } else if (rows) {
     const threads = g.batch * g.outH * Math.ceil(g.outW / DEPTHWISE_ROW_OUT) * (g.outC / lanes);
