@@ -181,6 +181,12 @@ fn dw_store8(line: u32, ox0: u32, c: u32, o: array<Elem, 8>) {
 // false for threads past the end.
 struct Strip { c: u32, ox0: u32, oy0: u32, n: u32, lines: u32, live: bool, }
 
+// The nine 3x3 taps of channel (Elem) c, row by row.
+fn taps_of(c: u32) -> array<Elem, 9> {
+  let k = fu.chans;
+  return array<Elem, 9>(w[c], w[k + c], w[2u * k + c], w[3u * k + c], w[4u * k + c], w[5u * k + c], w[6u * k + c], w[7u * k + c], w[8u * k + c]);
+}
+
 fn strip_of(t: u32, width: u32) -> Strip {
   let bx = (fu.out_w + width - 1u) / width;
   let strips = (fu.out_h + fu.strip_lines - 1u) / fu.strip_lines;
@@ -195,9 +201,9 @@ fn forward_3x3_strip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   let st = strip_of(linear_index(gid, nwg, WG), 4u);
   if (!st.live) { return; }
   let c = st.c; let ox0 = st.ox0; let oy0 = st.oy0; let n = st.n; let lines = st.lines;
-  let w00 = w[c]; let w01 = w[fu.chans + c]; let w02 = w[2u * fu.chans + c];
-  let w10 = w[3u * fu.chans + c]; let w11 = w[4u * fu.chans + c]; let w12 = w[5u * fu.chans + c];
-  let w20 = w[6u * fu.chans + c]; let w21 = w[7u * fu.chans + c]; let w22 = w[8u * fu.chans + c];
+  let tw = taps_of(c);
+  let w00 = tw[0]; let w01 = tw[1]; let w02 = tw[2]; let w10 = tw[3]; let w11 = tw[4];
+  let w12 = tw[5]; let w20 = tw[6]; let w21 = tw[7]; let w22 = tw[8];
   let bv = select(Elem(0.0), bias[c], fu.has_bias != 0u);
   let b4 = array<Elem, 4>(bv, bv, bv, bv);
   let ix0 = i32(ox0) - fu.pad_x;
@@ -220,9 +226,9 @@ fn forward_3x3_strip_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builti
   let st = strip_of(linear_index(gid, nwg, WG), 8u);
   if (!st.live) { return; }
   let c = st.c; let ox0 = st.ox0; let oy0 = st.oy0; let n = st.n; let lines = st.lines;
-  let w00 = w[c]; let w01 = w[fu.chans + c]; let w02 = w[2u * fu.chans + c];
-  let w10 = w[3u * fu.chans + c]; let w11 = w[4u * fu.chans + c]; let w12 = w[5u * fu.chans + c];
-  let w20 = w[6u * fu.chans + c]; let w21 = w[7u * fu.chans + c]; let w22 = w[8u * fu.chans + c];
+  let tw = taps_of(c);
+  let w00 = tw[0]; let w01 = tw[1]; let w02 = tw[2]; let w10 = tw[3]; let w11 = tw[4];
+  let w12 = tw[5]; let w20 = tw[6]; let w21 = tw[7]; let w22 = tw[8];
   let bv = select(Elem(0.0), bias[c], fu.has_bias != 0u);
   let b8 = array<Elem, 8>(bv, bv, bv, bv, bv, bv, bv, bv);
   let ix0 = i32(ox0) - fu.pad_x;
@@ -266,9 +272,9 @@ fn forward_3x3_s2_strip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
   let st = strip_of(linear_index(gid, nwg, WG), 4u);
   if (!st.live) { return; }
   let c = st.c; let ox0 = st.ox0; let oy0 = st.oy0; let n = st.n; let lines = st.lines;
-  let w00 = w[c]; let w01 = w[fu.chans + c]; let w02 = w[2u * fu.chans + c];
-  let w10 = w[3u * fu.chans + c]; let w11 = w[4u * fu.chans + c]; let w12 = w[5u * fu.chans + c];
-  let w20 = w[6u * fu.chans + c]; let w21 = w[7u * fu.chans + c]; let w22 = w[8u * fu.chans + c];
+  let tw = taps_of(c);
+  let w00 = tw[0]; let w01 = tw[1]; let w02 = tw[2]; let w10 = tw[3]; let w11 = tw[4];
+  let w12 = tw[5]; let w20 = tw[6]; let w21 = tw[7]; let w22 = tw[8];
   let bv = select(Elem(0.0), bias[c], fu.has_bias != 0u);
   let b4 = array<Elem, 4>(bv, bv, bv, bv);
   let ix0 = i32(ox0 * 2u) - fu.pad_x;
