@@ -3,7 +3,7 @@
 //
 // Kernels:
 //   shaders/conv2d_subgroup_*.wgsl the fast variant: implicit GEMM, a lane group
-//                                 of 8 computes 24 pixels x 32 channels with
+//                                 of 8 computes 24 or 64 pixels x 32 channels with
 //                                 subgroup shuffles. Needs subgroups. Outputs
 //                                 stored as vec4s where channels allow
 //                                 (fastKernelFile).
@@ -366,7 +366,7 @@ interface DirectTile {
 
 /**
  * The direct kernel's thread tile, or null when it does not apply. 'auto'
- * takes it where the GEMM tile (24 pixels x 32 channels, reduction in steps
+ * takes it where the GEMM tile (24-64 pixels x 32 channels, reduction in steps
  * of 4 input channels) would be mostly padding: few input channels (stride 1)
  * or few output channels. Measured on lavapipe: 2-4x on P-Net's 3->10, 10->16
  * and heads, 1.3-2x on the first layers of R-Net and O-Net; the GEMM kernel
