@@ -119,6 +119,16 @@ for (const c of benchCases({ quick })) {
   }
 }
 
+// The peaks again: on a shared machine the bandwidth a neighbour leaves can
+// change within a run (on this project's 2-core VM the copy probe read 6.7
+// GB/s in one process and 11.6 in the next, minutes apart), and shares
+// against the start's peak then mislead.
+const peaksAfter = await measurePeaks();
+const drift = (a: number, b: number) => Math.abs(b - a) / a;
+const moved = Math.max(drift(peaks.fmaGflops, peaksAfter.fmaGflops), drift(peaks.copyGbps, peaksAfter.copyGbps));
+console.log(`\npeak at the end: ${peaksAfter.fmaGflops.toFixed(1)} GFLOP/s, ${peaksAfter.copyGbps.toFixed(2)} GB/s (start: ${peaks.fmaGflops.toFixed(1)}, ${peaks.copyGbps.toFixed(2)})`);
+if (moved > 0.1) console.log(`WARNING: the adapter's measured peak moved by ${(100 * moved).toFixed(0)}% during the run; shares are against the start's peak, so compare them with care.`);
+
 const f = (v: number | null | undefined, d: number) => (v === null || v === undefined ? '' : v.toFixed(d));
 const peerName = peer?.name;
 console.log(`\n| case | ms | GFLOP/s | GB/s | % of peak | max abs err | pool peak MiB |${peerName ? ` ${peerName} ms | tfjs/ours |` : ''}`);

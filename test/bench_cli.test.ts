@@ -25,6 +25,7 @@ describe('npm run bench', () => {
     expect(r.stderr).not.toMatch(/Error/);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/measured peak: [\d.]+ GFLOP\/s .* [\d.]+ GB\/s/);
+    expect(r.stdout).toMatch(/peak at the end: [\d.]+ GFLOP\/s, [\d.]+ GB\/s \(start: [\d.]+, [\d.]+\)/);
     expect(r.stdout).toContain('| l2-normalise 256x128 |');
     const results = JSON.parse(readFileSync(json, 'utf8'));
     expect(results).toHaveLength(1);
