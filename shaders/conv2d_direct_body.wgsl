@@ -40,7 +40,8 @@
 // giving weight vec4 k (k < KW * NV) of a kernel row and input channel:
 // weight_vec4(first, v0, k) below.
 
-override ACT: u32 = 0u; // 0 none, 1 relu, 2 relu6, 3 prelu (slopes in alpha)
+// ACT, the forward's fused activation (PReLU slopes in alpha), and activate():
+//!include fused_activation.wgsl
 override OX: u32 = 4u; // outputs along x per thread
 override NV: u32 = 4u; // vec4s of output channels per thread
 override KW: u32 = 3u; // kernel width
@@ -75,15 +76,6 @@ struct Direct {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> alpha: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
-
-fn activate(v: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
-  switch ACT {
-    case 1u: { return max(v, vec4(0.0)); }
-    case 2u: { return clamp(v, vec4(0.0), vec4(6.0)); }
-    case 3u: { return select(a * v, v, v > vec4(0.0)); }
-    default: { return v; }
-  }
-}
 
 // Channels 4v..4v+3 of the bias, 0 past out_c.
 fn bias_vec4(v: u32) -> vec4<f32> {

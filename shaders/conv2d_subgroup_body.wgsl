@@ -43,22 +43,14 @@
 // instead of four: the 1x1 conv N8 56x56 128->128 ran ~10% faster with it.
 enable subgroups;
 
-override ACT: u32 = 0u; // forward's fused activation: 0 none, 1 relu, 2 relu6, 3 prelu (slopes in alpha)
+// ACT, the forward's fused activation (PReLU slopes in alpha), and activate():
+//!include fused_activation.wgsl
 override GROUPS: u32 = 1u;
 override LANE_GROUP_MASK: u32 = 0u;
 
 const LOADS = 3u; // rows each lane loads per step
 const ROWS = 8u * LOADS; // rows per lane group
 const COLS = 32u; // channels per lane group: a vec4 per lane
-
-fn activate(v: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
-  switch ACT {
-    case 1u: { return max(v, vec4(0.0)); }
-    case 2u: { return clamp(v, vec4(0.0), vec4(6.0)); }
-    case 3u: { return select(a * v, v, v > vec4(0.0)); }
-    default: { return v; }
-  }
-}
 
 // How many of the 4 channels from `col` on exist in a group of `count`: 0..4.
 fn lane_channels(col: u32, count: u32) -> u32 {
