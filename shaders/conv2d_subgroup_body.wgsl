@@ -134,6 +134,11 @@ const MAX_ROW_LOADS = 8u;
 // A tile of 16 columns in two halves of 8 * ROW_GROUPS rows (see
 // accumulate_group) instead of 32 columns.
 override SPLIT: bool = false;
+// A 1x1 kernel, stride 1, no padding: output pixel p reads input pixel p, so
+// the tap loops and the coordinate arithmetic go. On lavapipe the 1x1 conv
+// N8 56x56 128->128 ran ~6% faster (18.0 against 19.2 ms, interleaved), mostly
+// from the one-trip tap loops being compiled out around the channel loop.
+override POINTWISE: bool = false;
 
 // Channels c..c+3 of x from `at` (channel 0 of the group at a pixel); channels
 // at or past `count`, and everything when `inside` is false (padding), are 0.
@@ -175,14 +180,18 @@ fn forward(
   var image: array<u32, MAX_ROW_LOADS>;
   for (var h = 0u; h < loads; h++) {
     let p = min(tile0 + lane + 8u * h, npix - 1u);
-    // Two divisions, not three: on a CPU adapter each is a scalar divide per lane.
-    let line = p / fu.out_w; // n * out_h + oy
-    let ox = p - line * fu.out_w;
-    let n = line / fu.out_h;
-    let oy = line - n * fu.out_h;
-    iy0[h] = i32(oy * fu.stride_y) - fu.pad_y;
-    ix0[h] = i32(ox * fu.stride_x) - fu.pad_x;
-    image[h] = n * fu.in_h * fu.in_w * fu.in_c + g * fu.cin_g;
+    if (POINTWISE) {
+      image[h] = p * fu.in_c + g * fu.cin_g; // iy0, ix0 stay 0
+    } else {
+      // Two divisions, not three: on a CPU adapter each is a scalar divide per lane.
+      let line = p / fu.out_w; // n * out_h + oy
+      let ox = p - line * fu.out_w;
+      let n = line / fu.out_h;
+      let oy = line - n * fu.out_h;
+      iy0[h] = i32(oy * fu.stride_y) - fu.pad_y;
+      ix0[h] = i32(ox * fu.stride_x) - fu.pad_x;
+      image[h] = n * fu.in_h * fu.in_w * fu.in_c + g * fu.cin_g;
+    }
   }
 
   // Groups past ROW_GROUPS are compiled out.
@@ -202,11 +211,14 @@ fn forward(
   }
 
   let last_c = fu.cin_g - 1u;
-  for (var ky = 0u; ky < fu.k_h; ky++) {
-    for (var kx = 0u; kx < fu.k_w; kx++) {
+  let k_h = select(fu.k_h, 1u, POINTWISE);
+  let k_w = select(fu.k_w, 1u, POINTWISE);
+  for (var ky = 0u; ky < k_h; ky++) {
+    for (var kx = 0u; kx < k_w; kx++) {
       var at: array<u32, MAX_ROW_LOADS>;
       var inside: array<bool, MAX_ROW_LOADS>;
       for (var h = 0u; h < loads; h++) {
+        if (POINTWISE) { at[h] = image[h]; inside[h] = true; continue; }
         let iy = iy0[h] + i32(ky);
         let ix = ix0[h] + i32(kx);
         inside[h] = iy >= 0 && iy < i32(fu.in_h) && ix >= 0 && ix < i32(fu.in_w);

@@ -175,6 +175,19 @@ describe('conv2d against the CPU reference', () => {
     }
   });
 
+  // The fast forward reads input pixel p for output pixel p when the kernel is
+  // 1x1 at stride 1 without padding (POINTWISE); grouped, it still offsets by
+  // the group, and a strided or padded 1x1 keeps the coordinate arithmetic.
+  it.each(variants)('1x1 kernels off the plain GEMM path: 2 groups of 12->20, stride 2, padding 1 (%s)', async (variant) => {
+    for (const p of [{ stride: [1, 1], padding: [0, 0], groups: 2 }, { stride: [2, 2], padding: [0, 0], groups: 1 }, { stride: [1, 1], padding: [1, 1], groups: 1 }] as ConvRefParams[]) {
+      const w = [1, 1, p.groups === 2 ? 12 : 24, 40];
+      const e = await checkConv({ x: [2, 7, 9, 24], w, p, bias: true }, variant, true);
+      expect(e.fwd).toBeLessThan(TOL);
+      expect(e.gx).toBeLessThan(TOL);
+      expect(e.gw).toBeLessThan(5 * TOL);
+    }
+  });
+
   it.each(variants)('split last column block: 28->48 (R-Net conv2, 16-channel tail), 2 groups of 12->40, rows not a multiple of 48 (%s)', async (variant) => {
     for (const [x, w, groups] of [[[5, 11, 11, 28], [3, 3, 28, 48], 1], [[1, 9, 7, 24], [3, 3, 12, 80], 2]] as [number[], number[], number][]) {
       const e = await checkConv({ x, w, p: { stride: [1, 1], padding: [1, 0], groups }, bias: true }, variant, false);

@@ -94,6 +94,9 @@ interface Geometry {
   groups: number; cinG: number; coutG: number;
 }
 
+/** A 1x1 kernel at stride 1 without padding: output pixel p reads input pixel p. */
+const isPointwise = (g: Geometry) => g.kH === 1 && g.kW === 1 && g.strideY === 1 && g.strideX === 1 && g.padY === 0 && g.padX === 0;
+
 // ---- argument checks --------------------------------------------------------------
 
 function pair(op: string, name: string, v: Pair, min: number): [number, number] {
@@ -293,7 +296,7 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
     const split = tail > 0 && tail <= TILE_COLS / 2 && runtime().family === 'software';
     const mainBlocks = split ? colBlocks - 1 : colBlocks;
     const common = { ...args, x4: xVec4 ? x : packed, w: packed, w_c4: (g.groups * padded) / 4, alpha: slopes ?? packed, alpha_last: slopes ? slopes.size - 1 : 0 };
-    const overrides = { ...fast, ACT: slopes ? 3 : act, X_VEC4: +xVec4, ROW_GROUPS: rowGroups };
+    const overrides = { ...fast, ACT: slopes ? 3 : act, X_VEC4: +xVec4, ROW_GROUPS: rowGroups, POINTWISE: +isPointwise(g) };
     if (mainBlocks > 0) {
       dispatch(kernel(fastKernelFile(g.coutG), 'forward', { ...overrides, SPLIT: 0 }), { ...common, col_blocks: mainBlocks, first_col_block: 0 }, [g.groups * mainBlocks, ...rowGrid(rowBlocks)]);
     }
@@ -312,7 +315,7 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
   // x^T gy reduces over every pixel into a small [Cin, Cout] tile grid: as one
   // matmul on software adapters (a few cores, no partial sums to add up); GPUs
   // keep the conv kernel, which splits the pixels into chunks to fill the device.
-  const pointwise = g.kH === 1 && g.kW === 1 && g.strideY === 1 && g.strideX === 1 && g.padY === 0 && g.padX === 0 && g.groups === 1 && variant !== 'plain';
+  const pointwise = isPointwise(g) && g.groups === 1 && variant !== 'plain';
   const pointwiseWeight = pointwise && runtime().family === 'software';
   return record(y, op, inputs, (gy) => [
     x.requiresGrad ? (pointwise ? pointwiseGradInput(gy, w, g) : conv2dGradInput(gy, w, g, variant)) : null,
