@@ -296,7 +296,7 @@ export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dO
     const split = tail > 0 && tail <= TILE_COLS / 2 && runtime().family === 'software';
     const mainBlocks = split ? colBlocks - 1 : colBlocks;
     const common = { ...args, x4: xVec4 ? x : packed, w: packed, w_c4: (g.groups * padded) / 4, alpha: slopes ?? packed, alpha_last: slopes ? slopes.size - 1 : 0 };
-    const overrides = { ...fast, ACT: slopes ? 3 : act, X_VEC4: +xVec4, ROW_GROUPS: rowGroups, POINTWISE: +isPointwise(g) };
+    const overrides = { ...fast, ACT: slopes ? 3 : act, X_VEC4: +xVec4, ROW_GROUPS: rowGroups, KH: g.kH, KW: g.kW, POINTWISE: +isPointwise(g) };
     if (mainBlocks > 0) {
       dispatch(kernel(fastKernelFile(g.coutG), 'forward', { ...overrides, SPLIT: 0 }), { ...common, col_blocks: mainBlocks, first_col_block: 0 }, [g.groups * mainBlocks, ...rowGrid(rowBlocks)]);
     }
@@ -440,10 +440,10 @@ function directForward(g: Geometry, tile: DirectTile, x: Tensor, w: Tensor, b: T
   const threads = g.batch * (POOL === 3 ? 1 : poolH) * xBlocks;
   const [gx, gz] = rowGrid(Math.ceil(threads / DIRECT_WG));
   dispatch(
-    kernel(directSubgroups() ? 'conv2d_direct_subgroup.wgsl' : 'conv2d_direct_plain.wgsl', 'forward', { ACT: slopes ? 3 : act, OX: tile.OX, NV: tile.NV, KW: g.kW, SX: g.strideX, POOL }),
+    kernel(directSubgroups() ? 'conv2d_direct_subgroup.wgsl' : 'conv2d_direct_plain.wgsl', 'forward', { ACT: slopes ? 3 : act, OX: tile.OX, NV: tile.NV, KH: g.kH, KW: g.kW, SX: g.strideX, POOL }),
     {
       batch: g.batch, in_h: g.inH, in_w: g.inW, in_c: g.inC,
-      out_h: g.outH, out_w: g.outW, out_c: g.outC, k_h: g.kH,
+      out_h: g.outH, out_w: g.outW, out_c: g.outC,
       stride_y: g.strideY, pad_y: g.padY, pad_x: g.padX, c4: Math.ceil(g.outC / 4),
       x_blocks: xBlocks, has_bias: b ? 1 : 0, alpha_last: slopes ? slopes.size - 1 : 0, pool_h: poolH, pool_w: poolW,
       x, w, bias: b ?? w, alpha: slopes ?? w, y,
