@@ -139,7 +139,9 @@ override SPLIT: bool = false;
 // value carried around a loop with its exec mask once per iteration, and a
 // loop nested in others pays that per level; measured (interleaved): conv 1x1
 // N8 56x56 128->128 18.0 against 19.2 ms, R-Net conv2 28->48 12.0 against
-// 13.0, P-Net conv3 16->32 ~3% and conv 3x3 64->128 ~1.5% faster.
+// 13.0, P-Net conv3 16->32 ~3% and conv 3x3 64->128 ~1.5% faster (7x7 and
+// 5x5 unchanged). The price is a pipeline per kernel size: ~2 s to compile
+// on lavapipe, once (Mesa's shader cache keeps it across processes).
 override KH: u32 = 1u;
 override KW: u32 = 1u;
 // A 1x1 kernel, stride 1, no padding: output pixel p reads input pixel p, so
