@@ -203,9 +203,17 @@ describe('conv2d against the CPU reference', () => {
   });
 
   it('the forward tile height follows the pixel count', () => {
-    // The cases above rely on these to run both heights: 64 rows (16->32 s2,
-    // 510 pixels; the 40-channel groups, 54; 28->48, 495) and 24 (Cin=3, 200).
-    expect([510, 54, 495, 200, 25088].map(forwardRowGroups)).toEqual([8, 8, 8, 3, 8]);
+    // The cases above rely on these to run every height: 64 rows (16->32 s2,
+    // 510 pixels; the 40-channel groups, 54; 28->48, 495), 24 (Cin=3, 200)
+    // and 32 (the 5x5 images below, 25).
+    expect([510, 54, 495, 200, 25088, 25].map(forwardRowGroups)).toEqual([8, 8, 8, 3, 8, 4]);
+  });
+
+  it.each(variants)('one 32-row tile for 25 output pixels: 1x1 and 3x3 on 5x5 images (%s)', async (variant) => {
+    for (const [w, padding] of [[[1, 1, 24, 40], 0], [[3, 3, 24, 40], 1]] as [number[], number][]) {
+      const e = await checkConv({ x: [1, 5, 5, 24], w, p: { stride: [1, 1], padding: [padding, padding], groups: 1 }, bias: true }, variant, false);
+      expect(e.fwd).toBeLessThan(TOL);
+    }
   });
 
   it.each(variants)('fused relu and relu6 match conv + activation of the reference (%s)', async (variant) => {

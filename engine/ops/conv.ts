@@ -493,8 +493,11 @@ const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
 // The forward tile's heights (groups of 8 rows) and their time per row
 // relative to 24 rows, from interleaved runs on lavapipe: conv 3x3 N8 56x56
 // 64->128 78-81 ms with 24 rows, 74-75 with 64 (76 with 32); conv 1x1 128->128
-// 19.7-20.4 -> 18.9-20.0.
-const FORWARD_ROW_GROUP_COST: [groups: number, perRow: number][] = [[3, 1], [8, 0.94]];
+// 19.7-20.4 -> 18.9-20.0 (16.4 with 32 rows, 16.5 with 24 in a later run).
+// Small images pay for padded rows: time follows the rows computed, so
+// MobileNet's last 1x1 convs (5x5 = 25 pixels) want one 32-row tile, not two
+// of 24: 1024->1024 1.76 against 2.78 ms, 512->512 0.78 against 1.06.
+const FORWARD_ROW_GROUP_COST: [groups: number, perRow: number][] = [[3, 1], [4, 1], [8, 0.94]];
 
 /** The forward tile's height for `pixels` output pixels, in groups of 8 rows. */
 export function forwardRowGroups(pixels: number): number {
