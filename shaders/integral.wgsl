@@ -39,16 +39,27 @@ fn rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
 }
 
-// Pass 2: prefix sums down each column (thread x <= w).
+// Pass 2: prefix sums down each column, COLS neighbouring columns per thread
+// (thread t: columns COLS * t ..). A row of the table is (w + 1) * 16 bytes,
+// so every step down a column lands on another page: on a CPU adapter a
+// subgroup of 8 threads with one column each touches 128 bytes per page and
+// the pass ran at ~5 GB/s (26.8 ms for a 2048x1991 photo), with 8 columns
+// each 1 KB and ~8 GB/s (16.3 ms). GPUs want a thread per column.
+override COLS: u32 = 1u;
+const MAX_COLS = 8u;
+
 @compute @workgroup_size(64)
 fn columns(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let x = linear_index(gid, nwg, 64u);
-  if (x > tu.w) { return; }
+  let x0 = COLS * linear_index(gid, nwg, 64u);
+  if (x0 > tu.w) { return; }
   let stride = tu.w + 1u;
-  var acc = vec4<u32>(0u);
+  var acc: array<vec4<u32>, MAX_COLS>;
   for (var y = 1u; y <= tu.h; y++) {
-    acc += sat[y * stride + x];
-    sat[y * stride + x] = acc;
+    for (var j = 0u; j < COLS; j++) {
+      let at = y * stride + min(x0 + j, tu.w);
+      acc[j] += sat[at];
+      if (x0 + j <= tu.w) { sat[at] = acc[j]; }
+    }
   }
 }
 

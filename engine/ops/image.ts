@@ -6,6 +6,7 @@
 // O-Net crops use that pipeline's integer box rule.
 import { Tensor, shapeStr } from '../tensor.js';
 import { kernel, dispatch, grid1d } from '../kernel.js';
+import { runtime } from '../runtime.js';
 
 export type Size2 = readonly [number, number];
 
@@ -171,7 +172,8 @@ export function integralImage(pixels: Tensor): Tensor {
   const [h, w] = pixels.shape.slice(-2);
   const table = Tensor.empty([h + 1, w + 1, 4], 'u32');
   dispatch(kernel('integral.wgsl', 'rows'), { pixels, sat: table, h, w }, grid1d(h + 1, 64));
-  dispatch(kernel('integral.wgsl', 'columns'), { sat: table, h, w }, grid1d(w + 1, 64));
+  const cols = runtime().family === 'software' ? 8 : 1; // see integral.wgsl
+  dispatch(kernel('integral.wgsl', 'columns', { COLS: cols }), { sat: table, h, w }, grid1d(Math.ceil((w + 1) / cols), 64));
   return table;
 }
 
