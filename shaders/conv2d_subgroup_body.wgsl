@@ -109,7 +109,7 @@ fn store_group(acc: array<vec4<f32>, 8>, first: u32, npix: u32, co: u32, valid: 
 struct Forward {
   batch: u32, in_h: u32, in_w: u32, in_c: u32,
   out_h: u32, out_w: u32, out_c: u32, cin_g: u32,
-  k_h: u32, k_w: u32, stride_y: u32, stride_x: u32, // k_h, k_w: the forward reads KH, KW
+  k_h: u32, k_w: u32, stride_y: u32, stride_x: u32,
   pad_y: i32, pad_x: i32, cout_g: u32, col_blocks: u32, // column blocks per group
   has_bias: u32, w_c4: u32, // vec4s per row of w: groups * ceil(cout_g / 4)
   alpha_last: u32, // prelu: alpha's last index (out_c - 1, or 0 for one shared slope)
@@ -134,16 +134,16 @@ const MAX_ROW_LOADS = 8u;
 // A tile of 16 columns in two halves of 8 * ROW_GROUPS rows (see
 // accumulate_group) instead of 32 columns.
 override SPLIT: bool = false;
-// The kernel's size, as pipeline constants rather than the uniforms' k_h and
-// k_w, so the tap loops unroll around the channel loop. lavapipe blends every
-// value carried around a loop with its exec mask once per iteration, and a
-// loop nested in others pays that per level; measured (interleaved): conv 1x1
-// N8 56x56 128->128 18.0 against 19.2 ms, R-Net conv2 28->48 12.0 against
-// 13.0, P-Net conv3 16->32 ~3% and conv 3x3 64->128 ~1.5% faster (7x7 and
-// 5x5 unchanged). The price is a pipeline per kernel size: ~2 s to compile
-// on lavapipe, once (Mesa's shader cache keeps it across processes).
-override KH: u32 = 1u;
-override KW: u32 = 1u;
+// The kernel's size as pipeline constants, or 0 to read the uniforms' k_h
+// and k_w. Constant, the tap loops unroll around the channel loop: lavapipe
+// blends every value carried around a loop with its exec mask once per
+// iteration, and a loop nested in others pays that per level. Measured
+// (interleaved): conv 1x1 N8 56x56 128->128 18.0 against 19.2 ms, R-Net conv2
+// 28->48 12.0 against 13.0, P-Net conv3 16->32 ~3% and conv 3x3 64->128 ~1.5%
+// faster; 5x5 and 7x7 unchanged. Each constant size is a pipeline of its own
+// (~2 s to compile cold on lavapipe), so the host fixes small kernels only.
+override KH: u32 = 0u;
+override KW: u32 = 0u;
 // A 1x1 kernel, stride 1, no padding: output pixel p reads input pixel p, so
 // the coordinate arithmetic and bounds tests go as well.
 override POINTWISE: bool = false;
@@ -219,8 +219,10 @@ fn forward(
   }
 
   let last_c = fu.cin_g - 1u;
-  for (var ky = 0u; ky < KH; ky++) {
-    for (var kx = 0u; kx < KW; kx++) {
+  let k_h = select(fu.k_h, KH, KH > 0u);
+  let k_w = select(fu.k_w, KW, KW > 0u);
+  for (var ky = 0u; ky < k_h; ky++) {
+    for (var kx = 0u; kx < k_w; kx++) {
       var at: array<u32, MAX_ROW_LOADS>;
       var inside: array<bool, MAX_ROW_LOADS>;
       for (var h = 0u; h < loads; h++) {
@@ -230,7 +232,7 @@ fn forward(
         inside[h] = iy >= 0 && iy < i32(fu.in_h) && ix >= 0 && ix < i32(fu.in_w);
         at[h] = select(0u, image[h] + (u32(iy) * fu.in_w + u32(ix)) * fu.in_c, inside[h]);
       }
-      let tap = (ky * KW + kx) * fu.cin_g;
+      let tap = (ky * k_w + kx) * fu.cin_g;
       for (var c = 0u; c < fu.cin_g; c += 4u) {
         // Every load of the step before any fma (see matmul_subgroup.wgsl).
         // Past the last channel x reads 0, so any finite weight will do: repeat the last.
