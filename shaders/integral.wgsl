@@ -45,7 +45,7 @@ fn rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 // subgroup of 8 threads with one column each touches 128 bytes per page and
 // the pass ran at ~5 GB/s (26.8 ms for a 2048x1991 photo), with 8 columns
 // each 1 KB and ~8 GB/s (16.3 ms). GPUs want a thread per column.
-override COLS: u32 = 1u;
+override COLS: u32 = 1u; // at most MAX_COLS
 const MAX_COLS = 8u;
 
 @compute @workgroup_size(64)
